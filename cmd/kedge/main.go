@@ -1,0 +1,87 @@
+// Command kedge is the whole of kedge in one binary: the server (store, API,
+// controllers and the local node's agent), the container init that
+// libcontainer re-executes, and the operator's CLI verbs.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// kubernetesVersion is the Kubernetes API version kedge's types come from;
+// kubectl compares it against its own for the skew warning.
+const kubernetesVersion = "v1.34.2"
+
+// errUsage marks a command-line mistake: the usage has been printed already.
+var errUsage = errors.New("usage")
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"server", "run a kedge server: store, API server, controllers and this node's agent", runServer},
+		{"kubeconfig", "print the admin kubeconfig of a server's data dir", runKubeconfig},
+		{"image", "manage images on this node: import, ls, rm", runImage},
+		{"version", "print kedge's version", runVersion},
+	}
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "init" {
+		// libcontainer re-executes this binary as the container's init.
+		containerInit()
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) {
+			fmt.Fprintf(os.Stderr, "kedge: %v\n", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "kedge: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "kedge — Kubernetes for edge boxes, in one binary.\n\nUsage: kedge <command> [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'kedge <command> -h' for a command's flags.")
+}
+
+func runVersion(_ context.Context, _ []string, stdout, _ io.Writer) error {
+	fmt.Fprintf(stdout, "kedge %s (Kubernetes API %s)\n", version, kubernetesVersion)
+	return nil
+}
