@@ -254,12 +254,20 @@ func (n *Network) Detach(ctx context.Context, podUID, netnsPath string) error {
 
 // deletePodSide removes a veth eth0 left in the pod's namespace without its host side
 // (an Attach interrupted between create and bookkeeping cannot leave one today, but a
-// hand-made or older pair could). A namespace that is gone is fine.
+// hand-made or older pair could). A namespace that is gone is fine, and so is a path that
+// is no namespace (a pin file whose mount was lost): there is nothing in it to delete.
 func deletePodSide(netnsPath string) error {
-	ns, err := netns.GetFromPath(netnsPath)
-	if errors.Is(err, unix.ENOENT) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(netnsPath, &st); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		return fmt.Errorf("statfs netns %s: %w", netnsPath, err)
+	}
+	if st.Type != unix.NSFS_MAGIC {
 		return nil
 	}
+	ns, err := netns.GetFromPath(netnsPath)
 	if err != nil {
 		return fmt.Errorf("open netns %s: %w", netnsPath, err)
 	}

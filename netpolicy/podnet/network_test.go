@@ -385,6 +385,14 @@ func TestDetachAndRemoveLeaveNothing(t *testing.T) {
 	if err := e.net.Detach(ctx, "pod-b", bNet); err != nil {
 		t.Fatalf("Detach after the namespace is gone: %v", err)
 	}
+	// A path that is a plain file (a pin whose mount was lost) does not block the release.
+	plain := filepath.Join(t.TempDir(), "net")
+	if err := os.WriteFile(plain, nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.net.Detach(ctx, "pod-a", plain); err != nil {
+		t.Fatalf("Detach with a non-namespace path: %v", err)
+	}
 	for _, uid := range []string{"pod-a", "pod-b"} {
 		if err := e.net.Detach(ctx, uid, ""); err != nil {
 			t.Fatalf("second Detach(%s): %v", uid, err)
