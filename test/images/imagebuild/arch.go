@@ -1,0 +1,5 @@
+package imagebuild
+
+import "runtime"
+
+func goarch() string { return runtime.GOARCH }
