@@ -1,0 +1,288 @@
+package openapi
+
+import (
+	"crypto/sha512"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	openapiv2 "github.com/google/gnostic-models/openapiv2"
+	openapiv3 "github.com/google/gnostic-models/openapiv3"
+	"google.golang.org/protobuf/proto"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/kube-openapi/pkg/builder"
+	"k8s.io/kube-openapi/pkg/builder3"
+	"k8s.io/kube-openapi/pkg/common"
+	"k8s.io/kube-openapi/pkg/handler"
+	"k8s.io/kube-openapi/pkg/spec3"
+	"k8s.io/kube-openapi/pkg/util"
+	"k8s.io/kube-openapi/pkg/validation/spec"
+)
+
+// Documents holds the serialized OpenAPI documents of one Config. It is
+// immutable after New and safe for concurrent use; it serves them as an
+// http.Handler (see ServeHTTP).
+type Documents struct {
+	modTime   time.Time
+	v2        *document
+	v3        map[string]*document // by group version path: "api/v1", "apis/apps/v1", "version"...
+	discovery *document            // /openapi/v3, JSON only
+}
+
+// document is one document in JSON, with the ETag of that form. The
+// protobuf form is made from the JSON on first request: the conversion
+// (gnostic's parser) costs more than building every document together, and
+// kubectl asks for it only in a few cases (explain with the v2 output), so a
+// server that is never asked does not pay for it. The ETag is shared by
+// both forms, as kube-apiserver does: responses carry Vary: Accept.
+type document struct {
+	json []byte
+	etag string // unquoted, upper-case hex SHA-512 of json
+
+	toProto   func(json []byte) ([]byte, error) // nil: no protobuf form
+	protoOnce sync.Once
+	proto     []byte
+	protoErr  error
+}
+
+func newDocument(j []byte, toProto func([]byte) ([]byte, error)) *document {
+	return &document{json: j, etag: fmt.Sprintf("%X", sha512.Sum512(j)), toProto: toProto}
+}
+
+// protobuf returns the protobuf form, converting once.
+func (d *document) protobuf() ([]byte, error) {
+	d.protoOnce.Do(func() {
+		if d.toProto == nil {
+			d.protoErr = errors.New("no protobuf form")
+			return
+		}
+		d.proto, d.protoErr = d.toProto(d.json)
+	})
+	return d.proto, d.protoErr
+}
+
+// v2ToProto and v3ToProto convert a JSON document to gnostic's protobuf
+// messages, as kube-openapi's handlers do.
+func v2ToProto(j []byte) ([]byte, error) {
+	doc, err := openapiv2.ParseDocument(j)
+	if err != nil {
+		return nil, fmt.Errorf("parse openapi v2 document: %w", err)
+	}
+	return proto.Marshal(doc)
+}
+
+func v3ToProto(j []byte) ([]byte, error) {
+	doc, err := openapiv3.ParseDocument(j)
+	if err != nil {
+		return nil, fmt.Errorf("parse openapi v3 document: %w", err)
+	}
+	return proto.Marshal(doc)
+}
+
+// New validates cfg, builds the OpenAPI v2 document and one v3 document per
+// group version (plus the discovery endpoints' documents), and serializes
+// them to JSON and protobuf. It does all the work a request would otherwise
+// do, so serving is a lookup. Errors wrap ErrInvalidConfig when cfg is at
+// fault (an unknown verb or subresource, or a kind without a generated
+// definition).
+func New(cfg Config) (*Documents, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	names := definitionNamer(cfg)
+	// The v3 builder takes the definitions ready-made (with v3 references),
+	// so they are made once for every v3 document and for the check.
+	v3Defs := GetOpenAPIDefinitions(func(name string) spec.Ref {
+		n, _ := names(name)
+		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(n))
+	})
+	if err := checkDefinitions(cfg, v3Defs); err != nil {
+		return nil, err
+	}
+	containers := newRouteBuilder(cfg).containers()
+	routeContainers := make([]common.RouteContainer, len(containers))
+	for i, c := range containers {
+		routeContainers[i] = c
+	}
+	info := &spec.Info{InfoProps: spec.InfoProps{Title: cfg.Title, Version: cfg.Version}}
+
+	d := &Documents{modTime: time.Now(), v3: map[string]*document{}}
+	var err error
+	if d.v2, err = buildV2(routeContainers, info, names); err != nil {
+		return nil, err
+	}
+	paths := map[string]discoveryPath{}
+	for _, c := range containers {
+		key := strings.TrimPrefix(c.root, "/")
+		doc, err := buildV3(c, info, names, v3Defs)
+		if err != nil {
+			return nil, fmt.Errorf("build openapi v3 document of %s: %w", key, err)
+		}
+		d.v3[key] = doc
+		paths[key] = discoveryPath{ServerRelativeURL: v3URL(key, doc.etag)}
+	}
+	j, err := json.Marshal(struct {
+		Paths map[string]discoveryPath `json:"paths"`
+	}{paths})
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi v3 discovery: %w", err)
+	}
+	d.discovery = newDocument(j, nil)
+	return d, nil
+}
+
+// discoveryPath is one entry of the /openapi/v3 discovery document.
+type discoveryPath struct {
+	ServerRelativeURL string `json:"serverRelativeURL"`
+}
+
+// v3URL is the address of a v3 document at a given content hash.
+func v3URL(key, etag string) string {
+	return "/openapi/v3/" + key + "?" + url.Values{"hash": {etag}}.Encode()
+}
+
+func buildV2(containers []common.RouteContainer, info *spec.Info, names func(string) (string, spec.Extensions)) (*document, error) {
+	sw, err := builder.BuildOpenAPISpecFromRoutes(containers, &common.Config{
+		ProtocolList:                   []string{"https"},
+		Info:                           info,
+		DefaultResponse:                &spec.Response{ResponseProps: spec.ResponseProps{Description: "Default Response."}},
+		CommonResponses:                map[int]spec.Response{401: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
+		GetDefinitions:                 GetOpenAPIDefinitions,
+		GetOperationIDAndTagsFromRoute: operationIDAndTags,
+		GetDefinitionName:              names,
+		SecurityDefinitions: &spec.SecurityDefinitions{"BearerToken": &spec.SecurityScheme{SecuritySchemeProps: spec.SecuritySchemeProps{
+			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
+		}}},
+		DefaultSecurity: []map[string][]string{{"BearerToken": {}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build openapi v2 document: %w", err)
+	}
+	// kube-apiserver drops defaults from the v2 document (its clients do not
+	// use them; v3 keeps them).
+	sw.Definitions = handler.PruneDefaults(sw.Definitions)
+	j, err := json.Marshal(sw)
+	if err != nil {
+		return nil, fmt.Errorf("encode openapi v2 document: %w", err)
+	}
+	return newDocument(j, v2ToProto), nil
+}
+
+func buildV3(c *container, info *spec.Info, names func(string) (string, spec.Extensions), defs map[string]common.OpenAPIDefinition) (*document, error) {
+	doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{c}, &common.OpenAPIV3Config{
+		Info:                           info,
+		DefaultResponse:                &spec3.Response{ResponseProps: spec3.ResponseProps{Description: "Default Response."}},
+		CommonResponses:                map[int]*spec3.Response{401: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}},
+		Definitions:                    defs,
+		GetOperationIDAndTagsFromRoute: operationIDAndTags,
+		GetDefinitionName:              names,
+		SecuritySchemes: spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{SecuritySchemeProps: spec3.SecuritySchemeProps{
+			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
+		}}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	doc.SecurityRequirement = []map[string][]string{{"BearerToken": {}}}
+	j, err := json.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode: %w", err)
+	}
+	return newDocument(j, v3ToProto), nil
+}
+
+// Kinds every served group version registers from metav1, as
+// metav1.AddToGroupVersion does, and the unversioned kinds of core v1.
+var (
+	perGroupVersionMetaKinds = []string{"WatchEvent", "ListOptions", "GetOptions", "DeleteOptions", "CreateOptions", "UpdateOptions", "PatchOptions"}
+	unversionedMetaKinds     = []string{"Status", "APIVersions", "APIGroupList", "APIGroup", "APIResourceList"}
+)
+
+// definitionNamer returns common.Config.GetDefinitionName: the REST-friendly
+// name kube-apiserver uses ("k8s.io/api/core/v1.Pod" becomes
+// "io.k8s.api.core.v1.Pod") and, for types that are kinds, the
+// x-kubernetes-group-version-kind extension listing their kinds sorted by
+// group, version and kind, as k8s.io/apiserver's DefinitionNamer builds it
+// from the scheme. The kinds are those of the served resources (the kind, its
+// list and its subresources' kinds) and the metav1 kinds each served group
+// version registers.
+func definitionNamer(cfg Config) func(string) (string, spec.Extensions) {
+	kinds := map[string]map[metav1.GroupVersionKind]bool{}
+	add := func(typ string, gvk metav1.GroupVersionKind) {
+		if kinds[typ] == nil {
+			kinds[typ] = map[metav1.GroupVersionKind]bool{}
+		}
+		kinds[typ][gvk] = true
+	}
+	for _, r := range cfg.Resources {
+		gvk := func(kind string) metav1.GroupVersionKind {
+			return metav1.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: kind}
+		}
+		add(r.typeName(r.Kind), gvk(r.Kind))
+		add(r.typeName(r.Kind+"List"), gvk(r.Kind+"List"))
+		for _, s := range r.Subresources {
+			if k := subresourceTable[s].kind; k != "" {
+				add(r.typeName(k), gvk(k))
+			}
+		}
+		for _, k := range perGroupVersionMetaKinds {
+			add(metaV1+k, gvk(k))
+		}
+	}
+	for _, k := range unversionedMetaKinds {
+		add(metaV1+k, metav1.GroupVersionKind{Version: "v1", Kind: k})
+	}
+	sorted := make(map[string][]metav1.GroupVersionKind, len(kinds))
+	for typ, set := range kinds {
+		list := make([]metav1.GroupVersionKind, 0, len(set))
+		for gvk := range set {
+			list = append(list, gvk)
+		}
+		sort.Slice(list, func(i, j int) bool {
+			a, b := list[i], list[j]
+			if a.Group != b.Group {
+				return a.Group < b.Group
+			}
+			if a.Version != b.Version {
+				return a.Version < b.Version
+			}
+			return a.Kind < b.Kind
+		})
+		sorted[typ] = list
+	}
+	return func(name string) (string, spec.Extensions) {
+		if gvks, ok := sorted[name]; ok {
+			return util.ToRESTFriendlyName(name), spec.Extensions{extensionGVK: gvks}
+		}
+		return util.ToRESTFriendlyName(name), nil
+	}
+}
+
+// checkDefinitions makes sure every kind the routes name has a generated
+// definition, so a missing package in gen.go is reported as such rather
+// than as a builder error.
+func checkDefinitions(cfg Config, defs map[string]common.OpenAPIDefinition) error {
+	for _, r := range cfg.Resources {
+		need := []string{r.Kind}
+		if r.has(VerbList) {
+			need = append(need, r.Kind+"List")
+		}
+		for _, s := range r.Subresources {
+			if k := subresourceTable[s].kind; k != "" {
+				need = append(need, k)
+			}
+		}
+		for _, k := range need {
+			if _, ok := defs[r.typeName(k)]; !ok {
+				return fmt.Errorf("%w: no generated OpenAPI definition for %s (resource %s): add package %s to the go:generate line in server/openapi/gen.go and run go generate ./server/openapi",
+					ErrInvalidConfig, r.typeName(k), r.Plural, r.goPackage())
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package openapi
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/munnerz/goautoneg"
+)
+
+// Media types of the OpenAPI documents, as kube-openapi's handlers name
+// them. kubectl asks for the v2 document in protobuf with the "@" spelling;
+// the answer always carries the "." spelling.
+const (
+	mediaJSON            = "application/json"
+	mediaV2Proto         = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf"
+	mediaV2ProtoAt       = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+	mediaV3Proto         = "application/com.github.proto-openapi.spec.v3.v1.0+protobuf"
+	mediaV3ProtoAt       = "application/com.github.proto-openapi.spec.v3@v1.0+protobuf"
+	openAPIV2Path        = "/openapi/v2"
+	openAPIV3Path        = "/openapi/v3"
+	openAPIV3PathPrefix  = openAPIV3Path + "/"
+	immutableCacheMaxAge = "public, immutable"
+)
+
+// offer is one representation the client may accept: the media type it
+// names, the Content-Type answered, and whether it is the protobuf form.
+type offer struct {
+	accept, contentType string
+	proto               bool
+}
+
+var (
+	v2Offers = []offer{{mediaJSON, mediaJSON, false}, {mediaV2ProtoAt, mediaV2Proto, true}, {mediaV2Proto, mediaV2Proto, true}}
+	v3Offers = []offer{{mediaJSON, mediaJSON, false}, {mediaV3Proto, mediaV3Proto, true}, {mediaV3ProtoAt, mediaV3Proto, true}}
+)
+
+// ServeHTTP serves GET and HEAD of /openapi/v2, /openapi/v3 and
+// /openapi/v3/<group version path>; mount it at "/openapi/". It answers 404
+// for other paths and unknown group versions, 405 for other methods, 406 when
+// the Accept header names no form it has, 304 when If-None-Match names the
+// current ETag, and, as kube-apiserver does, 301 to the current address when
+// a v3 document is asked for with an outdated ?hash= (a matching hash makes
+// the answer cacheable for a year: that content never changes).
+func (d *Documents) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	switch p := r.URL.Path; {
+	case p == openAPIV2Path:
+		d.serve(w, r, d.v2, v2Offers)
+	case p == openAPIV3Path || p == openAPIV3PathPrefix:
+		d.serve(w, r, d.discovery, []offer{{mediaJSON, mediaJSON, false}})
+	case strings.HasPrefix(p, openAPIV3PathPrefix):
+		key := strings.TrimPrefix(p, openAPIV3PathPrefix)
+		doc, ok := d.v3[key]
+		if !ok {
+			http.Error(w, "no OpenAPI v3 document for "+key, http.StatusNotFound)
+			return
+		}
+		if hash := r.URL.Query().Get("hash"); hash != "" {
+			if hash != doc.etag {
+				http.Redirect(w, r, v3URL(key, doc.etag), http.StatusMovedPermanently)
+				return
+			}
+			w.Header().Set("Cache-Control", immutableCacheMaxAge)
+			w.Header().Set("Expires", time.Now().AddDate(1, 0, 0).UTC().Format(http.TimeFormat))
+		}
+		d.serve(w, r, doc, v3Offers)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// serve answers with the first form of doc the Accept header allows, in the
+// header's order of preference.
+func (d *Documents) serve(w http.ResponseWriter, r *http.Request, doc *document, offers []offer) {
+	w.Header().Add("Vary", "Accept")
+	accept := r.Header.Get("Accept")
+	if accept == "" {
+		accept = "*/*"
+	}
+	for _, clause := range goautoneg.ParseAccept(accept) {
+		for _, o := range offers {
+			typ, sub, _ := strings.Cut(o.accept, "/")
+			if (clause.Type != typ && clause.Type != "*") || (clause.SubType != sub && clause.SubType != "*") {
+				continue
+			}
+			body := doc.json
+			if o.proto {
+				pb, err := doc.protobuf()
+				if err != nil {
+					http.Error(w, "encode the OpenAPI document as protobuf: "+err.Error(), http.StatusInternalServerError)
+					return
+				}
+				body = pb
+			}
+			w.Header().Set("Content-Type", o.contentType)
+			w.Header().Set("Etag", strconv.Quote(doc.etag))
+			// ServeContent answers If-None-Match, If-Modified-Since, HEAD
+			// and ranges.
+			http.ServeContent(w, r, "", d.modTime, bytes.NewReader(body))
+			return
+		}
+	}
+	http.Error(w, "not acceptable: the document is served as "+offerList(offers), http.StatusNotAcceptable)
+}
+
+func offerList(offers []offer) string {
+	names := make([]string, len(offers))
+	for i, o := range offers {
+		names[i] = o.accept
+	}
+	return strings.Join(names, ", ")
+}
