@@ -84,7 +84,10 @@ type Strategy interface {
 	// ValidateCreate returns the problems with a new object, with field paths.
 	ValidateCreate(obj runtime.Object) field.ErrorList
 	// ValidateUpdate returns the problems with an update, including changes
-	// to immutable fields.
+	// to immutable fields. Like Kubernetes' ValidateObjectMetaUpdate it
+	// requires metadata.resourceVersion on obj: for an unconditional update
+	// the API layer copies the stored object's resourceVersion into obj
+	// before calling it, as Kubernetes' generic store does.
 	ValidateUpdate(obj, old runtime.Object) field.ErrorList
 	// Fields returns the values a fieldSelector can match for this object
 	// (always metadata.name, and metadata.namespace for namespaced kinds).
