@@ -175,16 +175,20 @@ func validateUniqueHostPorts(containers []corev1.Container, fldPath *field.Path)
 }
 
 // envFieldPaths are the pod fields an environment variable may reference.
-var envFieldPaths = []string{
-	"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
-	"status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+func envFieldPaths() []string {
+	return []string{
+		"metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName", "spec.serviceAccountName",
+		"status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+	}
 }
 
 // envResources are the container resources an environment variable may
 // reference.
-var envResources = []string{
-	"limits.cpu", "limits.ephemeral-storage", "limits.memory",
-	"requests.cpu", "requests.ephemeral-storage", "requests.memory",
+func envResources() []string {
+	return []string{
+		"limits.cpu", "limits.ephemeral-storage", "limits.memory",
+		"requests.cpu", "requests.ephemeral-storage", "requests.memory",
+	}
 }
 
 // validateEnv checks environment variable names (Kubernetes' relaxed rule,
@@ -220,14 +224,14 @@ func validateEnvVarValueFrom(ev corev1.EnvVar, fldPath *field.Path) field.ErrorL
 		case r.FieldPath == "":
 			errs = append(errs, field.Required(p, ""))
 		case strings.HasPrefix(r.FieldPath, "metadata.labels[") || strings.HasPrefix(r.FieldPath, "metadata.annotations["):
-		case !contains(envFieldPaths, r.FieldPath):
-			errs = append(errs, field.NotSupported(p, r.FieldPath, envFieldPaths))
+		case !contains(envFieldPaths(), r.FieldPath):
+			errs = append(errs, field.NotSupported(p, r.FieldPath, envFieldPaths()))
 		}
 	}
 	if r := vf.ResourceFieldRef; r != nil {
 		n++
-		if !contains(envResources, r.Resource) && !strings.HasPrefix(r.Resource, "limits.hugepages-") && !strings.HasPrefix(r.Resource, "requests.hugepages-") {
-			errs = append(errs, field.NotSupported(fldPath.Child("resourceFieldRef", "resource"), r.Resource, envResources))
+		if !contains(envResources(), r.Resource) && !strings.HasPrefix(r.Resource, "limits.hugepages-") && !strings.HasPrefix(r.Resource, "requests.hugepages-") {
+			errs = append(errs, field.NotSupported(fldPath.Child("resourceFieldRef", "resource"), r.Resource, envResources()))
 		}
 	}
 	if r := vf.ConfigMapKeyRef; r != nil {

@@ -65,7 +65,12 @@ type Resource struct {
 //
 // metadata.generation: the strategies own it for the kinds that have one in
 // Kubernetes (pods: 1 on create, +1 whenever the spec changes). The API layer
-// sets uid, creationTimestamp, resourceVersion and generated names.
+// sets uid, creationTimestamp, resourceVersion and generated names on
+// create; on update, before ValidateUpdate, it carries over from the stored
+// object what Kubernetes' rest.BeforeUpdate does (uid when the client sent
+// none, creationTimestamp, deletionTimestamp, deletionGracePeriodSeconds),
+// since ValidateUpdate reports a changed uid or creationTimestamp as an
+// immutable-field error.
 type Strategy interface {
 	// PrepareForCreate clears what a client may not set on create (for a
 	// Pod: status, except what the server computes such as qosClass) and
