@@ -1,0 +1,204 @@
+package raftkv
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"kedge.dev/kedge/raftstore/internal/sqlitefile"
+)
+
+// Config configures a Store. Start from DefaultConfig and set DataDir and
+// NodeID at least; Open calls Validate.
+type Config struct {
+	// DataDir holds raft.db, state.db and snapshots/. Required.
+	DataDir string
+	// NodeID is this server's stable raft ID. Required.
+	NodeID string
+	// BindAddr is the raft TCP listen address, host:port (default
+	// "127.0.0.1:7080"; port 0 picks a free port, as in tests).
+	BindAddr string
+	// AdvertiseAddr is the address other servers dial, host:port; empty
+	// means the address the listener got (which must not be 0.0.0.0).
+	AdvertiseAddr string
+
+	// HeartbeatTimeout is raft's follower timeout before an election
+	// (default 1s).
+	HeartbeatTimeout time.Duration
+	// ElectionTimeout is raft's candidate timeout (default 1s).
+	ElectionTimeout time.Duration
+	// LeaderLeaseTimeout is how long a leader stays leader without contact
+	// with a quorum (default 500ms; at most HeartbeatTimeout).
+	LeaderLeaseTimeout time.Duration
+	// CommitTimeout bounds how long an idle leader waits before a
+	// heartbeat carrying the commit index (default 50ms).
+	CommitTimeout time.Duration
+	// MaxAppendEntries is the most entries per append and per FSM batch
+	// (default 512; raft's own default of 64 makes bursts slow).
+	MaxAppendEntries int
+	// SnapshotInterval is how often raft checks whether to snapshot
+	// (default 2m).
+	SnapshotInterval time.Duration
+	// SnapshotThreshold is how many new log entries trigger a snapshot
+	// (default 8192).
+	SnapshotThreshold uint64
+	// TrailingLogs is how many entries stay in raft.db after a snapshot, so
+	// a slightly late follower needs no snapshot (default 10240).
+	TrailingLogs uint64
+	// SnapshotRetain is how many snapshots are kept in DataDir/snapshots
+	// (default 2).
+	SnapshotRetain int
+	// TransportMaxPool is the number of pooled connections per peer
+	// (default 3).
+	TransportMaxPool int
+	// TransportTimeout bounds raft RPC I/O (default 10s).
+	TransportTimeout time.Duration
+
+	// RaftDBSynchronous is PRAGMA synchronous of raft.db (default "FULL":
+	// raft's safety needs the log durable before it acknowledges).
+	RaftDBSynchronous string
+	// StateDBSynchronous is PRAGMA synchronous of state.db (default
+	// "NORMAL": a commit lost in a power cut is replayed from raft.db).
+	StateDBSynchronous string
+	// CheckIntegrityOnOpen runs PRAGMA quick_check on both files at Open
+	// (default true; costs a read of each file).
+	CheckIntegrityOnOpen bool
+	// SlowSyncThreshold: commits of raft.db or state.db slower than this are
+	// logged with the measured latency (default 100ms).
+	SlowSyncThreshold time.Duration
+
+	// CompactKeepRevisions is how many most recent revisions the automatic
+	// compactor always keeps (default 1000).
+	CompactKeepRevisions int64
+	// CompactKeepDuration is how long a revision is kept at least, so a
+	// watcher that reconnects within it can resume (default 5m).
+	CompactKeepDuration time.Duration
+	// CompactInterval is how often the leader considers compacting
+	// (default 1m; negative disables the automatic compactor).
+	CompactInterval time.Duration
+	// MaintenanceInterval is how often each server gives free pages and WAL
+	// space back to the file system (default 5m; negative disables).
+	MaintenanceInterval time.Duration
+
+	// WatchBufferSize is how many events a watcher may lag behind before its
+	// channel is closed (default 4096).
+	WatchBufferSize int
+	// WatchReplayBatch is how many history rows a watch reads per query
+	// while it catches up (default 512).
+	WatchReplayBatch int
+	// LinearizableReads makes Get, List and Revision confirm leadership
+	// with a quorum and wait for the local state to catch up with the commit
+	// index before reading (default false: read the local state, which on a
+	// single voter is the same).
+	LinearizableReads bool
+
+	// Logger receives the store's and raft's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every default set; DataDir and NodeID
+// are left empty.
+func DefaultConfig() Config {
+	return Config{
+		BindAddr:             "127.0.0.1:7080",
+		HeartbeatTimeout:     time.Second,
+		ElectionTimeout:      time.Second,
+		LeaderLeaseTimeout:   500 * time.Millisecond,
+		CommitTimeout:        50 * time.Millisecond,
+		MaxAppendEntries:     512,
+		SnapshotInterval:     2 * time.Minute,
+		SnapshotThreshold:    8192,
+		TrailingLogs:         10240,
+		SnapshotRetain:       2,
+		TransportMaxPool:     3,
+		TransportTimeout:     10 * time.Second,
+		RaftDBSynchronous:    "FULL",
+		StateDBSynchronous:   "NORMAL",
+		CheckIntegrityOnOpen: true,
+		SlowSyncThreshold:    100 * time.Millisecond,
+		CompactKeepRevisions: 1000,
+		CompactKeepDuration:  5 * time.Minute,
+		CompactInterval:      time.Minute,
+		MaintenanceInterval:  5 * time.Minute,
+		WatchBufferSize:      4096,
+		WatchReplayBatch:     512,
+	}
+}
+
+// Validate reports every invalid field at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if c.DataDir == "" {
+		bad("DataDir is required")
+	}
+	if c.NodeID == "" {
+		bad("NodeID is required")
+	}
+	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+		bad("BindAddr %q: %v", c.BindAddr, err)
+	}
+	if c.AdvertiseAddr != "" {
+		if _, err := net.ResolveTCPAddr("tcp", c.AdvertiseAddr); err != nil {
+			bad("AdvertiseAddr %q: %v", c.AdvertiseAddr, err)
+		}
+	}
+	positive := []struct {
+		name string
+		d    time.Duration
+	}{
+		{"HeartbeatTimeout", c.HeartbeatTimeout}, {"ElectionTimeout", c.ElectionTimeout},
+		{"LeaderLeaseTimeout", c.LeaderLeaseTimeout}, {"CommitTimeout", c.CommitTimeout},
+		{"SnapshotInterval", c.SnapshotInterval}, {"TransportTimeout", c.TransportTimeout},
+		{"SlowSyncThreshold", c.SlowSyncThreshold},
+	}
+	for _, p := range positive {
+		if p.d <= 0 {
+			bad("%s must be positive, got %v", p.name, p.d)
+		}
+	}
+	if c.LeaderLeaseTimeout > c.HeartbeatTimeout {
+		bad("LeaderLeaseTimeout %v must not exceed HeartbeatTimeout %v", c.LeaderLeaseTimeout, c.HeartbeatTimeout)
+	}
+	if c.MaxAppendEntries < 1 || c.MaxAppendEntries > 1024 {
+		bad("MaxAppendEntries must be in 1..1024, got %d", c.MaxAppendEntries)
+	}
+	if c.SnapshotThreshold == 0 {
+		bad("SnapshotThreshold must be positive")
+	}
+	if c.SnapshotRetain < 1 {
+		bad("SnapshotRetain must be at least 1, got %d", c.SnapshotRetain)
+	}
+	if c.TransportMaxPool < 1 {
+		bad("TransportMaxPool must be at least 1, got %d", c.TransportMaxPool)
+	}
+	for name, s := range map[string]string{"RaftDBSynchronous": c.RaftDBSynchronous, "StateDBSynchronous": c.StateDBSynchronous} {
+		if err := sqlitefile.ValidateSynchronous(s); err != nil {
+			bad("%s: %v", name, err)
+		}
+	}
+	if c.CompactKeepRevisions < 1 {
+		bad("CompactKeepRevisions must be at least 1, got %d", c.CompactKeepRevisions)
+	}
+	if c.CompactKeepDuration < 0 {
+		bad("CompactKeepDuration must not be negative, got %v", c.CompactKeepDuration)
+	}
+	if c.CompactInterval == 0 {
+		bad("CompactInterval must be positive (negative disables), got 0")
+	}
+	if c.MaintenanceInterval == 0 {
+		bad("MaintenanceInterval must be positive (negative disables), got 0")
+	}
+	if c.WatchBufferSize < 1 {
+		bad("WatchBufferSize must be at least 1, got %d", c.WatchBufferSize)
+	}
+	if c.WatchReplayBatch < 1 {
+		bad("WatchReplayBatch must be at least 1, got %d", c.WatchReplayBatch)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid raftstore config: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package raftkv
+
+import "runtime"
+
+func countGoroutines() int { return runtime.NumGoroutine() }
