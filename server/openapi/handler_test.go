@@ -1,0 +1,161 @@
+package openapi
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	openapiv2 "github.com/google/gnostic-models/openapiv2"
+	openapiv3 "github.com/google/gnostic-models/openapiv3"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestHandler(t *testing.T) {
+	d := newTestDocuments(t)
+	v2ETag := strconv.Quote(d.v2.etag)
+	v1 := d.v3["api/v1"]
+	v1URL := v3URL("api/v1", v1.etag)
+	cases := []struct {
+		name        string
+		method      string
+		path        string
+		header      map[string]string
+		code        int
+		contentType string
+		etag        string
+		location    string
+		cacheable   bool
+		// check inspects the body; nil means the body is not checked.
+		check func(t *testing.T, body []byte)
+	}{
+		{
+			name: "v2 JSON by default", path: "/openapi/v2", code: 200, contentType: mediaJSON, etag: v2ETag,
+			check: func(t *testing.T, b []byte) { expectPrefix(t, b, `{"swagger":"2.0"`) },
+		},
+		{
+			name: "v2 protobuf as kubectl asks", path: "/openapi/v2", header: map[string]string{"Accept": mediaV2ProtoAt},
+			code: 200, contentType: mediaV2Proto, etag: v2ETag,
+			check: func(t *testing.T, b []byte) {
+				var doc openapiv2.Document
+				if err := proto.Unmarshal(b, &doc); err != nil {
+					t.Fatalf("unmarshal v2 protobuf: %v", err)
+				}
+				if doc.Swagger != "2.0" || len(doc.GetPaths().GetPath()) == 0 || len(doc.GetDefinitions().GetAdditionalProperties()) == 0 {
+					t.Errorf("v2 protobuf document is empty: swagger %q", doc.Swagger)
+				}
+			},
+		},
+		{
+			name: "v2 protobuf preferred by q", path: "/openapi/v2",
+			header: map[string]string{"Accept": "application/json;q=0.5, " + mediaV2Proto},
+			code:   200, contentType: mediaV2Proto,
+		},
+		{name: "v2 not acceptable", path: "/openapi/v2", header: map[string]string{"Accept": "application/xml"}, code: 406},
+		{name: "v2 not modified", path: "/openapi/v2", header: map[string]string{"If-None-Match": v2ETag}, code: 304},
+		{name: "v2 stale etag", path: "/openapi/v2", header: map[string]string{"If-None-Match": `"0"`}, code: 200, etag: v2ETag},
+		{name: "v2 HEAD", method: http.MethodHead, path: "/openapi/v2", code: 200, contentType: mediaJSON,
+			check: func(t *testing.T, b []byte) {
+				if len(b) != 0 {
+					t.Errorf("HEAD answered a body of %d bytes", len(b))
+				}
+			}},
+		{name: "POST refused", method: http.MethodPost, path: "/openapi/v2", code: 405},
+		{
+			name: "v3 discovery", path: "/openapi/v3", code: 200, contentType: mediaJSON,
+			check: func(t *testing.T, b []byte) {
+				if !strings.Contains(string(b), `"api/v1":{"serverRelativeURL":"`+v1URL+`"}`) {
+					t.Errorf("discovery lacks api/v1 at %s: %s", v1URL, b)
+				}
+			},
+		},
+		{
+			name: "v3 group version at its hash", path: v1URL, code: 200, contentType: mediaJSON,
+			etag: strconv.Quote(v1.etag), cacheable: true,
+			check: func(t *testing.T, b []byte) { expectPrefix(t, b, `{"openapi":"3.0.0"`) },
+		},
+		{name: "v3 without hash", path: "/openapi/v3/api/v1", code: 200, contentType: mediaJSON},
+		{name: "v3 outdated hash", path: "/openapi/v3/api/v1?hash=OUTDATED", code: 301, location: v1URL},
+		{
+			name: "v3 protobuf", path: "/openapi/v3/api/v1", header: map[string]string{"Accept": mediaV3ProtoAt},
+			code: 200, contentType: mediaV3Proto,
+			check: func(t *testing.T, b []byte) {
+				var doc openapiv3.Document
+				if err := proto.Unmarshal(b, &doc); err != nil {
+					t.Fatalf("unmarshal v3 protobuf: %v", err)
+				}
+				if doc.Openapi != "3.0.0" || len(doc.GetPaths().GetPath()) == 0 {
+					t.Errorf("v3 protobuf document is empty: openapi %q", doc.Openapi)
+				}
+			},
+		},
+		{name: "v3 not modified", path: "/openapi/v3/api/v1", header: map[string]string{"If-None-Match": strconv.Quote(v1.etag)}, code: 304},
+		{name: "v3 unknown group version", path: "/openapi/v3/apis/apps/v1", code: 404},
+		{name: "v3 not acceptable", path: "/openapi/v3/api/v1", header: map[string]string{"Accept": "text/html"}, code: 406},
+		{name: "unknown path", path: "/openapi/v4", code: 404},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			method := tc.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			req := httptest.NewRequest(method, tc.path, nil)
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			rec := httptest.NewRecorder()
+			d.ServeHTTP(rec, req)
+			if rec.Code != tc.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body.String())
+			}
+			if tc.contentType != "" && rec.Header().Get("Content-Type") != tc.contentType {
+				t.Errorf("Content-Type %q, want %q", rec.Header().Get("Content-Type"), tc.contentType)
+			}
+			if tc.etag != "" && rec.Header().Get("Etag") != tc.etag {
+				t.Errorf("ETag %q, want %q", rec.Header().Get("Etag"), tc.etag)
+			}
+			if tc.location != "" && rec.Header().Get("Location") != tc.location {
+				t.Errorf("Location %q, want %q", rec.Header().Get("Location"), tc.location)
+			}
+			if got := rec.Header().Get("Cache-Control") == immutableCacheMaxAge; got != tc.cacheable {
+				t.Errorf("Cache-Control %q, cacheable want %v", rec.Header().Get("Cache-Control"), tc.cacheable)
+			}
+			if tc.check != nil {
+				tc.check(t, rec.Body.Bytes())
+			}
+		})
+	}
+}
+
+func expectPrefix(t *testing.T, b []byte, prefix string) {
+	t.Helper()
+	if !strings.HasPrefix(string(b), prefix) {
+		t.Errorf("body starts %q, want %q", string(b[:min(len(b), 80)]), prefix)
+	}
+}
+
+// TestHandlerConcurrentProtobuf asks for the protobuf forms from many
+// goroutines at once: the conversion happens once and every answer is
+// the same (run with -race).
+func TestHandlerConcurrentProtobuf(t *testing.T) {
+	d := newTestDocuments(t)
+	const n = 8
+	bodies := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			req := httptest.NewRequest(http.MethodGet, "/openapi/v2", nil)
+			req.Header.Set("Accept", mediaV2ProtoAt)
+			rec := httptest.NewRecorder()
+			d.ServeHTTP(rec, req)
+			bodies <- rec.Body.String()
+		}()
+	}
+	first := <-bodies
+	for i := 1; i < n; i++ {
+		if b := <-bodies; b != first || len(b) == 0 {
+			t.Fatalf("concurrent protobuf answers differ or are empty")
+		}
+	}
+}
