@@ -11,10 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"kedge.dev/kedge/runtime/content"
 )
 
-// ErrDigestMismatch is wrapped when a layer does not hash to its diff ID.
-var ErrDigestMismatch = errors.New("layer diff ID mismatch")
+// ErrDigestMismatch is wrapped when a layer does not hash to its diff ID;
+// it is the content store's error so callers check one sentinel.
+var ErrDigestMismatch = content.ErrDigestMismatch
 
 // ErrNotFound is wrapped when a snapshot does not exist.
 var ErrNotFound = errors.New("snapshot not found")

@@ -1,0 +1,116 @@
+package runtime
+
+import (
+	"errors"
+	"time"
+
+	"kedge.dev/kedge/runtime/images"
+)
+
+// Errors checked with errors.Is.
+var (
+	// ErrImageNotPresent: no stored image matches the reference.
+	ErrImageNotPresent = images.ErrImageNotPresent
+	// ErrContainerNotFound: no container has the ID.
+	ErrContainerNotFound = errors.New("container not found")
+	// ErrContainerExists: CreateContainer with an ID already in use.
+	ErrContainerExists = errors.New("container already exists")
+	// ErrInvalidSpec: the ContainerSpec cannot be run as given.
+	ErrInvalidSpec = errors.New("invalid container spec")
+	// ErrInvalidState: the operation does not fit the container's state
+	// (for example starting a container twice).
+	ErrInvalidState = errors.New("invalid container state")
+	// ErrStartFailed: the container's process could not be started (for
+	// example a missing executable); its status then has Reason StartError.
+	ErrStartFailed = errors.New("container start failed")
+	// ErrClosed: the Runtime was closed.
+	ErrClosed = errors.New("runtime closed")
+)
+
+// Image describes a stored image; see images.Image.
+type Image = images.Image
+
+// Mount is a bind mount of a host path into the container.
+type Mount struct {
+	Source, Destination string
+	ReadOnly            bool
+}
+
+// Resources are cgroup limits; zero values leave a limit unset.
+type Resources struct {
+	CPUShares   uint64 // cpu.shares (relative weight, 2–262144)
+	CPUQuota    int64  // cpu.cfs_quota_us, microseconds per period
+	CPUPeriod   uint64 // cpu.cfs_period_us, microseconds
+	MemoryLimit int64  // bytes
+	PidsLimit   int64  // maximum number of tasks
+}
+
+// ContainerSpec describes a container to create.
+type ContainerSpec struct {
+	// ID is chosen by the caller, unique on the node, made of letters,
+	// digits and "_+-.".
+	ID string
+	// Image is a reference or image ID of a stored image.
+	Image string
+	// Command and Args follow Kubernetes: Command replaces the image's
+	// Entrypoint (and drops its Cmd), Args replace the image's Cmd.
+	Command, Args []string
+	// Env is a list of K=V applied over the image's Env.
+	Env []string
+	// WorkingDir overrides the image's working directory.
+	WorkingDir string
+	// Hostname is set in the container's UTS namespace when not empty.
+	Hostname string
+	// NetNS, IPCNS, UTSNS are paths of namespaces to join. NetNS "" is the
+	// host network; IPCNS or UTSNS "" is a new private namespace.
+	NetNS, IPCNS, UTSNS string
+	// Mounts are bind mounts, applied after the default mounts.
+	Mounts []Mount
+	// Resources are the container's cgroup limits.
+	Resources Resources
+	// CgroupParent is the absolute cgroup path under which the container's
+	// cgroup (CgroupParent/ID) is made, e.g. /kedge/pods/<uid>; "" means
+	// Config.CgroupRoot.
+	CgroupParent string
+	// LogPath is the CRI-format log file for stdout and stderr; "" discards
+	// the output.
+	LogPath string
+	// Labels are kept with the container and returned in its status.
+	Labels map[string]string
+}
+
+// ContainerState is the lifecycle state of a container.
+type ContainerState string
+
+// Container states.
+const (
+	StateCreated ContainerState = "created"
+	StateRunning ContainerState = "running"
+	StateExited  ContainerState = "exited"
+	StateUnknown ContainerState = "unknown"
+)
+
+// Reasons of an exited container.
+const (
+	ReasonCompleted  = "Completed"
+	ReasonError      = "Error"
+	ReasonOOMKilled  = "OOMKilled"
+	ReasonStartError = "StartError"
+	// ReasonUnknown: the container ended while no runtime watched it.
+	ReasonUnknown = "Unknown"
+)
+
+// ContainerStatus is what the runtime knows about a container.
+type ContainerStatus struct {
+	ID       string
+	Labels   map[string]string
+	State    ContainerState
+	Pid      int // host PID of the container's init while running
+	ExitCode int
+	Reason   string // Completed, Error, OOMKilled, StartError, Unknown
+	Message  string
+	// CreatedAt, StartedAt and FinishedAt are zero until they happen.
+	CreatedAt, StartedAt, FinishedAt time.Time
+	// Image is the reference the spec gave; ImageID the image's ID.
+	Image, ImageID string
+}
