@@ -184,3 +184,14 @@ func fakeKubelet(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "second line\n")
 	}
 }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -14,6 +14,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"kedge.dev/kedge/raftstore"
 )
 
 // NodeProxy is how the API server reaches a node's kubelet endpoint.
@@ -121,6 +123,9 @@ func (s *Server) serveLog(w http.ResponseWriter, r *http.Request, t target) {
 // kubeletLogs asks the node's kubelet for a container's log.
 func (s *Server) kubeletLogs(ctx context.Context, pod *corev1.Pod, container string, q url.Values) (*http.Response, error) {
 	node, err := s.nodeFromStore(ctx, pod.Spec.NodeName)
+	if errors.Is(err, raftstore.ErrNotFound) {
+		return nil, apierrors.NewNotFound(corev1.Resource("nodes"), pod.Spec.NodeName)
+	}
 	if err != nil {
 		return nil, err
 	}

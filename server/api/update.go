@@ -23,10 +23,10 @@ import (
 type updateKind int
 
 const (
-	updateMain   updateKind = iota // PUT/PATCH of the resource
-	updateStatus                   // PUT/PATCH of the status subresource
-	updateFinalize                 // PUT of a namespace's finalize subresource
-	updateSystem                   // a write the server decided (deletion marks, finalize, binding)
+	updateMain     updateKind = iota // PUT/PATCH of the resource
+	updateStatus                     // PUT/PATCH of the status subresource
+	updateFinalize                   // PUT of a namespace's finalize subresource
+	updateSystem                     // a write the server decided (deletion marks, finalize, binding)
 )
 
 // maxUpdateAttempts bounds retries of an update on store conflicts the
