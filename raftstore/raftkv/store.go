@@ -138,6 +138,9 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raftstore: %w", err)
 	}
+	if err := s.checkStateNotAhead(snaps); err != nil {
+		return nil, fmt.Errorf("open raftstore: %w", err)
+	}
 	has, err := raft.HasExistingState(s.logs, s.logs, snaps)
 	if err != nil {
 		return nil, fmt.Errorf("open raftstore: read raft state: %w", err)
@@ -197,6 +200,30 @@ func (s *Store) raftConfig(snaps raft.SnapshotStore) (*raft.Config, error) {
 		return nil, fmt.Errorf("raft config: %w", err)
 	}
 	return rc, nil
+}
+
+// checkStateNotAhead refuses a state.db that applied raft entries raft.db
+// and the snapshots no longer have (raft.db lost or replaced): raft would
+// hand out those indexes again and the FSM would skip them as applied.
+func (s *Store) checkStateNotAhead(snaps raft.SnapshotStore) error {
+	applied, _ := s.db.AppliedIndex()
+	last, err := s.logs.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read last raft index: %w", err)
+	}
+	list, err := snaps.List()
+	if err != nil {
+		return fmt.Errorf("list snapshots: %w", err)
+	}
+	if len(list) > 0 && list[0].Index > last {
+		last = list[0].Index
+	}
+	if applied > last {
+		return fmt.Errorf("%s applied raft entries up to index %d but raft.db and the snapshots end at %d; "+
+			"Try: restore raft.db of this data directory, or move state.db away so it is rebuilt from raft",
+			filepath.Join(s.cfg.DataDir, "state.db"), applied, last)
+	}
+	return nil
 }
 
 // waitReady waits until a leader is known and, when it is this server,

@@ -360,3 +360,21 @@ func TestConcurrentWritesAreBatched(t *testing.T) {
 	d := time.Since(start)
 	t.Logf("%d concurrent creates in %v (%.0f/s)", n, d, n/d.Seconds())
 }
+
+// A state.db that is ahead of raft.db (raft.db lost) is refused rather than
+// silently skipping new writes.
+func TestOpenRefusesStateAheadOfRaftLog(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, testConfig(t, dir))
+	if _, err := s.Create(context.Background(), "/a", []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, f := range []string{"raft.db", "raft.db-wal", "raft.db-shm"} {
+		os.Remove(filepath.Join(dir, f))
+	}
+	_, err := Open(context.Background(), testConfig(t, dir))
+	if err == nil || !strings.Contains(err.Error(), "state.db applied raft entries") {
+		t.Fatalf("Open with lost raft.db: %v", err)
+	}
+}

@@ -41,6 +41,13 @@ func keyRange(col, prefix, after string) (string, []any) {
 	return where, args
 }
 
+// listQuery selects, for keys matching where, the newest row at or below
+// a revision (the last argument), live keys only, in key order.
+func listQuery(where string) string {
+	return `SELECT key, MAX(revision * 2 + deleted) AS rd, create_revision, value
+		FROM kv_log WHERE ` + where + ` AND revision <= ? GROUP BY key HAVING rd % 2 = 0 ORDER BY key`
+}
+
 // readTx runs fn in a read transaction so every query in it sees one
 // snapshot of the file.
 func (d *DB) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, m meta) error) error {
@@ -93,11 +100,12 @@ func (d *DB) List(ctx context.Context, prefix string, opts raftstore.ListOptions
 		}
 		res.Revision = rev
 		where, args := keyRange("key", prefix, opts.StartAfter)
-		// For each key the newest row at or below rev (SQLite fills the
-		// bare columns from the row holding MAX), keeping live ones.
-		atRev := `SELECT key, MAX(revision) AS rev, create_revision, deleted, value
-			FROM kv_log WHERE ` + where + ` AND revision <= ? GROUP BY key`
-		q := "SELECT key, rev, create_revision, value FROM (" + atRev + ") WHERE deleted = 0 ORDER BY key"
+		// For each key the newest row at or below rev, keeping live ones.
+		// revision*2+deleted carries the tombstone flag of the newest row
+		// into the aggregate, so HAVING can filter on it and the query
+		// stays a walk of the (key, revision) index that LIMIT can stop;
+		// SQLite fills the bare columns from the row holding the MAX.
+		q := listQuery(where)
 		qargs := append(append([]any{}, args...), rev)
 		if opts.Limit > 0 {
 			q += " LIMIT ?"
@@ -111,10 +119,11 @@ func (d *DB) List(ctx context.Context, prefix string, opts raftstore.ListOptions
 		for rows.Next() {
 			var kv raftstore.KeyValue
 			var key []byte
-			if err := rows.Scan(&key, &kv.ModRevision, &kv.CreateRevision, &kv.Value); err != nil {
+			var rd int64
+			if err := rows.Scan(&key, &rd, &kv.CreateRevision, &kv.Value); err != nil {
 				return fmt.Errorf("%s: %w", what, sqlitefile.WrapErr(d.db.Path, "scan", err))
 			}
-			kv.Key = string(key)
+			kv.Key, kv.ModRevision = string(key), rd/2
 			res.KVs = append(res.KVs, kv)
 		}
 		if err := rows.Err(); err != nil {
@@ -127,8 +136,8 @@ func (d *DB) List(ctx context.Context, prefix string, opts raftstore.ListOptions
 		res.More = true
 		last := res.KVs[len(res.KVs)-1].Key
 		where, args = keyRange("key", prefix, last)
-		cq := "SELECT COUNT(*) FROM (SELECT MAX(revision), deleted FROM kv_log WHERE " + where +
-			" AND revision <= ? GROUP BY key) WHERE deleted = 0"
+		cq := "SELECT COUNT(*) FROM (SELECT MAX(revision * 2 + deleted) AS rd FROM kv_log WHERE " + where +
+			" AND revision <= ? GROUP BY key HAVING rd % 2 = 0)"
 		if err := tx.QueryRowContext(ctx, cq, append(args, rev)...).Scan(&res.Remaining); err != nil {
 			return fmt.Errorf("%s: %w", what, sqlitefile.WrapErr(d.db.Path, "count", err))
 		}

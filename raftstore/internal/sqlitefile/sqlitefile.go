@@ -214,7 +214,16 @@ func (db *DB) Close() error {
 // incremental_vacuum on the writer so the WAL and the free pages of the file
 // are given back to the file system.
 func (db *DB) Checkpoint(ctx context.Context) error {
-	if _, err := db.W.ExecContext(ctx, "PRAGMA incremental_vacuum"); err != nil {
+	// incremental_vacuum frees one page per step of the statement: read it
+	// to the end, as Exec would stop after the first step.
+	rows, err := db.W.QueryContext(ctx, "PRAGMA incremental_vacuum")
+	if err != nil {
+		return wrapErr(db.Path, "incremental vacuum", err)
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return wrapErr(db.Path, "incremental vacuum", err)
 	}
 	// A checkpoint that cannot finish because a reader holds an old
