@@ -60,6 +60,11 @@ func newEnv(t *testing.T) *env {
 	e := &env{rt: rt, cfg: cfg, dir: dir, cgroupRoot: cgroupRoot}
 	t.Cleanup(func() {
 		ctx := context.Background()
+		if _, err := e.rt.ListContainers(ctx); errors.Is(err, runtime.ErrClosed) {
+			if rt, err := runtime.New(cfg); err == nil {
+				e.rt = rt
+			}
+		}
 		if list, err := e.rt.ListContainers(ctx); err == nil {
 			for _, c := range list {
 				_ = e.rt.RemoveContainer(ctx, c.ID)

@@ -84,4 +84,3 @@ func loadHandle(dir string) (*handle, error) {
 	}
 	return &h, nil
 }
-

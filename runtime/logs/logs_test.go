@@ -155,7 +155,11 @@ func TestReadLogsFollow(t *testing.T) {
 		result <- ReadLogs(context.Background(), path, ReadOptions{Follow: true, TailLines: -1, Done: done}, pw, pw)
 		pw.Close()
 	}()
-	go func() { _, _ = out.ReadFrom(pr) }()
+	copied := make(chan struct{})
+	go func() {
+		_, _ = out.ReadFrom(pr)
+		close(copied)
+	}()
 	if err := w.Copy(Stdout, strings.NewReader("two\nthree\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +176,7 @@ func TestReadLogsFollow(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("follow did not end after Done")
 	}
-	time.Sleep(50 * time.Millisecond)
+	<-copied
 	if got, want := out.String(), "one\ntwo\nthree\nafter exit\n"; got != want {
 		t.Fatalf("got %q want %q", got, want)
 	}
