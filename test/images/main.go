@@ -25,13 +25,13 @@ func main() {
 	format := flag.String("format", "docker", "archive format: docker or oci")
 	busybox := flag.String("busybox", "/usr/bin/busybox", "static busybox binary")
 	flag.Parse()
-	if err := run(*out, *format, *busybox); err != nil {
+	if err := run(*out, *format, *busybox, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "images:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, format, busybox string) error {
+func run(out, format, busybox string, progress io.Writer) error {
 	if format != "docker" && format != "oci" {
 		return fmt.Errorf("unknown -format %q (docker or oci)", format)
 	}
@@ -61,7 +61,7 @@ func run(out, format, busybox string) error {
 		if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 			return err
 		}
-		fmt.Printf("%s\t%s\t%s\n", img.Names[0], img.ConfigDigest, p)
+		fmt.Fprintf(progress, "%s\t%s\t%s\n", img.Names[0], img.ConfigDigest, p)
 	}
 	var all bytes.Buffer
 	if err := write(&all, imgs...); err != nil {
