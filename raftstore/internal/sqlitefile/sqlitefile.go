@@ -135,6 +135,11 @@ func checkHeader(path string) error {
 	return nil
 }
 
+func isNew(path string) bool {
+	fi, err := os.Stat(path)
+	return err != nil || fi.Size() == 0
+}
+
 // Open opens (or creates) the database at opts.Path. It fails with an error
 // wrapping ErrCorrupt and naming the file when the file is not a healthy
 // SQLite database.
@@ -153,9 +158,13 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		"PRAGMA temp_store = MEMORY",
 		"PRAGMA foreign_keys = OFF",
 	}
-	// auto_vacuum only takes effect before the first table is created; on
-	// an existing file it is a no-op, which is what we want.
-	writer := append([]string{"PRAGMA auto_vacuum = INCREMENTAL"}, common...)
+	writer := append([]string{}, common...)
+	if isNew(opts.Path) {
+		// auto_vacuum only takes effect before the first table is
+		// created. Setting it on an existing file would write to it, and
+		// Open must not write before the integrity check.
+		writer = append([]string{"PRAGMA auto_vacuum = INCREMENTAL"}, writer...)
+	}
 	writer = append(writer,
 		fmt.Sprintf("PRAGMA journal_size_limit = %d", opts.JournalSizeLimit),
 		fmt.Sprintf("PRAGMA wal_autocheckpoint = %d", opts.AutoCheckpointPages),

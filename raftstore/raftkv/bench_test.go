@@ -1,0 +1,73 @@
+package raftkv
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"kedge.dev/kedge/raftstore"
+)
+
+func benchStore(b *testing.B, keys int) *Store {
+	s := openT(b, testConfig(b, b.TempDir()))
+	ctx := context.Background()
+	for i := 0; i < keys; i++ {
+		if _, err := s.Create(ctx, fmt.Sprintf("/registry/pods/ns/pod-%05d", i), make([]byte, 1024)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
+
+func BenchmarkCreateParallel(b *testing.B) {
+	s := benchStore(b, 0)
+	var n atomic.Int64
+	b.SetParallelism(16)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Create(context.Background(), fmt.Sprintf("/k/%d", n.Add(1)), make([]byte, 1024)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func BenchmarkGet(b *testing.B) {
+	s := benchStore(b, 1000)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.Get(context.Background(), fmt.Sprintf("/registry/pods/ns/pod-%05d", i%1000)); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
+
+func BenchmarkListPage(b *testing.B) {
+	s := benchStore(b, 1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := s.List(context.Background(), "/registry/pods/", raftstore.ListOptions{Limit: 100})
+		if err != nil || len(res.KVs) != 100 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkListAll(b *testing.B) {
+	s := benchStore(b, 1000)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := s.List(context.Background(), "/registry/pods/", raftstore.ListOptions{})
+		if err != nil || len(res.KVs) != 1000 {
+			b.Fatal(err)
+		}
+	}
+}
