@@ -64,7 +64,7 @@ func (w *Writer) WithMaxLineSize(n int) *Writer {
 	return w
 }
 
-// WriteEntry writes one entry with the given stream, tag and content (which
+// writeEntry writes one entry with the given stream, tag and content (which
 // must not contain a newline).
 func (w *Writer) writeEntry(stream Stream, tag string, content []byte) error {
 	w.mu.Lock()

@@ -180,7 +180,7 @@ func nonNilDesc[T any](s []T) []T {
 	return s
 }
 
-// Name of a stand-in image as a file name: "registry.k8s.io/nginx-slim:0.8"
+// FileName turns an image name into a file name: "registry.k8s.io/nginx-slim:0.8"
 // becomes "registry.k8s.io_nginx-slim_0.8".
 func FileName(ref string) string {
 	return strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(ref)
