@@ -18,7 +18,7 @@ import (
 	"k8s.io/kube-openapi/pkg/builder"
 	"k8s.io/kube-openapi/pkg/builder3"
 	"k8s.io/kube-openapi/pkg/common"
-	"k8s.io/kube-openapi/pkg/handler"
+	"k8s.io/kube-openapi/pkg/schemamutation"
 	"k8s.io/kube-openapi/pkg/spec3"
 	"k8s.io/kube-openapi/pkg/util"
 	"k8s.io/kube-openapi/pkg/validation/spec"
@@ -94,16 +94,20 @@ func New(cfg Config) (*Documents, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	defs, err := loadDefinitions()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDefinitions(cfg, defs); err != nil {
+		return nil, err
+	}
 	names := definitionNamer(cfg)
-	// The v3 builder takes the definitions ready-made (with v3 references),
-	// so they are made once for every v3 document and for the check.
-	v3Defs := GetOpenAPIDefinitions(func(name string) spec.Ref {
+	// The v3 builder takes the definitions ready-made, so they are made once
+	// (with v3 references) for every v3 document.
+	v3Defs := defs.withRefs(func(name string) spec.Ref {
 		n, _ := names(name)
 		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(n))
 	})
-	if err := checkDefinitions(cfg, v3Defs); err != nil {
-		return nil, err
-	}
 	containers := newRouteBuilder(cfg).containers()
 	routeContainers := make([]common.RouteContainer, len(containers))
 	for i, c := range containers {
@@ -112,8 +116,7 @@ func New(cfg Config) (*Documents, error) {
 	info := &spec.Info{InfoProps: spec.InfoProps{Title: cfg.Title, Version: cfg.Version}}
 
 	d := &Documents{modTime: time.Now(), v3: map[string]*document{}}
-	var err error
-	if d.v2, err = buildV2(routeContainers, info, names); err != nil {
+	if d.v2, err = buildV2(routeContainers, info, names, defs); err != nil {
 		return nil, err
 	}
 	paths := map[string]discoveryPath{}
@@ -146,13 +149,13 @@ func v3URL(key, etag string) string {
 	return "/openapi/v3/" + key + "?" + url.Values{"hash": {etag}}.Encode()
 }
 
-func buildV2(containers []common.RouteContainer, info *spec.Info, names func(string) (string, spec.Extensions)) (*document, error) {
+func buildV2(containers []common.RouteContainer, info *spec.Info, names func(string) (string, spec.Extensions), defs definitionSet) (*document, error) {
 	sw, err := builder.BuildOpenAPISpecFromRoutes(containers, &common.Config{
 		ProtocolList:                   []string{"https"},
 		Info:                           info,
 		DefaultResponse:                &spec.Response{ResponseProps: spec.ResponseProps{Description: "Default Response."}},
 		CommonResponses:                map[int]spec.Response{401: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
-		GetDefinitions:                 GetOpenAPIDefinitions,
+		GetDefinitions:                 defs.withRefs,
 		GetOperationIDAndTagsFromRoute: operationIDAndTags,
 		GetDefinitionName:              names,
 		SecurityDefinitions: &spec.SecurityDefinitions{"BearerToken": &spec.SecurityScheme{SecuritySchemeProps: spec.SecuritySchemeProps{
@@ -165,7 +168,7 @@ func buildV2(containers []common.RouteContainer, info *spec.Info, names func(str
 	}
 	// kube-apiserver drops defaults from the v2 document (its clients do not
 	// use them; v3 keeps them).
-	sw.Definitions = handler.PruneDefaults(sw.Definitions)
+	sw.Definitions = pruneDefaults(sw.Definitions)
 	j, err := json.Marshal(sw)
 	if err != nil {
 		return nil, fmt.Errorf("encode openapi v2 document: %w", err)
@@ -194,6 +197,28 @@ func buildV3(c *container, info *spec.Info, names func(string) (string, spec.Ext
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	return newDocument(j, v3ToProto), nil
+}
+
+// pruneDefaults returns the definitions without any default value, as
+// kube-openapi's handler.PruneDefaults does for kube-apiserver's v2
+// document; the input is not modified.
+func pruneDefaults(defs spec.Definitions) spec.Definitions {
+	walker := &schemamutation.Walker{
+		RefCallback: schemamutation.RefCallbackNoop,
+		SchemaCallback: func(s *spec.Schema) *spec.Schema {
+			if s.Default == nil {
+				return s
+			}
+			c := *s
+			c.Default = nil
+			return &c
+		},
+	}
+	out := make(spec.Definitions, len(defs))
+	for name, d := range defs {
+		out[name] = *walker.WalkSchema(&d)
+	}
+	return out
 }
 
 // Kinds every served group version registers from metav1, as
@@ -264,9 +289,9 @@ func definitionNamer(cfg Config) func(string) (string, spec.Extensions) {
 }
 
 // checkDefinitions makes sure every kind the routes name has a generated
-// definition, so a missing package in gen.go is reported as such rather
+// definition, so a missing package in definitions/gen.go is reported as such rather
 // than as a builder error.
-func checkDefinitions(cfg Config, defs map[string]common.OpenAPIDefinition) error {
+func checkDefinitions(cfg Config, defs definitionSet) error {
 	for _, r := range cfg.Resources {
 		need := []string{r.Kind}
 		if r.has(VerbList) {
@@ -279,7 +304,7 @@ func checkDefinitions(cfg Config, defs map[string]common.OpenAPIDefinition) erro
 		}
 		for _, k := range need {
 			if _, ok := defs[r.typeName(k)]; !ok {
-				return fmt.Errorf("%w: no generated OpenAPI definition for %s (resource %s): add package %s to the go:generate line in server/openapi/gen.go and run go generate ./server/openapi",
+				return fmt.Errorf("%w: no generated OpenAPI definition for %s (resource %s): add package %s to the go:generate line in server/openapi/definitions/gen.go and run go generate ./server/openapi/definitions",
 					ErrInvalidConfig, r.typeName(k), r.Plural, r.goPackage())
 			}
 		}

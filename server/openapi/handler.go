@@ -3,11 +3,10 @@ package openapi
 import (
 	"bytes"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/munnerz/goautoneg"
 )
 
 // Media types of the OpenAPI documents, as kube-openapi's handlers name
@@ -84,10 +83,10 @@ func (d *Documents) serve(w http.ResponseWriter, r *http.Request, doc *document,
 	if accept == "" {
 		accept = "*/*"
 	}
-	for _, clause := range goautoneg.ParseAccept(accept) {
+	for _, clause := range parseAccept(accept) {
 		for _, o := range offers {
 			typ, sub, _ := strings.Cut(o.accept, "/")
-			if (clause.Type != typ && clause.Type != "*") || (clause.SubType != sub && clause.SubType != "*") {
+			if (clause.typ != typ && clause.typ != "*") || (clause.sub != sub && clause.sub != "*") {
 				continue
 			}
 			body := doc.json
@@ -116,4 +115,56 @@ func offerList(offers []offer) string {
 		names[i] = o.accept
 	}
 	return strings.Join(names, ", ")
+}
+
+// acceptClause is one media range of an Accept header.
+type acceptClause struct {
+	typ, sub string
+	q        float64
+}
+
+// parseAccept returns the media ranges of an Accept header (RFC 9110
+// 12.5.1) most preferred first: by quality, then the more specific range
+// first (type/sub before type/* before */*), then in header order. Ranges
+// with q=0, or that do not parse, are left out. Media type parameters other
+// than q are ignored, as kube-openapi's handlers do.
+func parseAccept(header string) []acceptClause {
+	var out []acceptClause
+	for _, part := range strings.Split(header, ",") {
+		fields := strings.Split(part, ";")
+		typ, sub, ok := strings.Cut(strings.TrimSpace(fields[0]), "/")
+		if !ok || typ == "" || sub == "" {
+			continue
+		}
+		c := acceptClause{typ: typ, sub: sub, q: 1}
+		for _, p := range fields[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.TrimSpace(k) == "q" {
+				q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil || q < 0 || q > 1 {
+					q = 0
+				}
+				c.q = q
+			}
+		}
+		if c.q > 0 {
+			out = append(out, c)
+		}
+	}
+	specificity := func(c acceptClause) int {
+		switch {
+		case c.typ == "*":
+			return 0
+		case c.sub == "*":
+			return 1
+		}
+		return 2
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].q != out[j].q {
+			return out[i].q > out[j].q
+		}
+		return specificity(out[i]) > specificity(out[j])
+	})
+	return out
 }

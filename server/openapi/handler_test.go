@@ -159,3 +159,30 @@ func TestHandlerConcurrentProtobuf(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAccept(t *testing.T) {
+	cases := []struct {
+		header string
+		want   []string // type/sub in order of preference
+	}{
+		{"application/json", []string{"application/json"}},
+		{"application/json, */*", []string{"application/json", "*/*"}},
+		{"*/*, application/json", []string{"application/json", "*/*"}},
+		{"application/json;q=0.5, " + mediaV2ProtoAt, []string{mediaV2ProtoAt, "application/json"}},
+		{"application/*;q=0.9, application/json;q=0.9", []string{"application/json", "application/*"}},
+		{"text/html;level=1, application/json", []string{"text/html", "application/json"}},
+		{"application/json;q=0, text/plain", []string{"text/plain"}},
+		{"application/json;q=bogus, text/plain", []string{"text/plain"}},
+		{"nonsense, /json, application/", nil},
+		{"", nil},
+	}
+	for _, tc := range cases {
+		var got []string
+		for _, c := range parseAccept(tc.header) {
+			got = append(got, c.typ+"/"+c.sub)
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("parseAccept(%q) = %q, want %q", tc.header, got, tc.want)
+		}
+	}
+}
