@@ -11,8 +11,14 @@
 // History older than the compacted revision is gone: asking for it returns
 // ErrCompacted, which the API server turns into 410 Gone ("Expired").
 //
+// As in etcd, an empty store is at revision 1 and the first write gets
+// revision 2, so 0 never names a real revision and is free to mean "now"
+// (Watch) or "current" (ListOptions.Revision).
+//
 // This root package holds the contract (Store and its types); the
-// implementation lives in sub-packages and never the other way round.
+// implementation lives in sub-packages and never the other way round:
+// raftstore/raftkv is the raft-replicated implementation and
+// raftstore/storetest the conformance suite every implementation passes.
 package raftstore
 
 import (

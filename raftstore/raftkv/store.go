@@ -1,19 +1,3 @@
-// Package raftkv implements raftstore.Store: a revisioned key-value store
-// replicated with hashicorp/raft, with the raft log in SQLite (sqlitelog)
-// and the state in SQLite (statedb).
-//
-// Writes are raft commands (see command.go for the versioned format) applied
-// by the FSM, which decides conditional writes atomically with the write and
-// returns the outcome to the proposer through raft's ApplyFuture. Reads on
-// the local server go straight to state.db; readBarrier is the single place
-// that decides what a read waits for first (nothing, or a quorum check when
-// Config.LinearizableReads is set).
-//
-// Today a cluster has a single voter, bootstrapped on first start. The seams
-// for more servers are: the TCP transport bound to Config.BindAddr and
-// advertised as Config.AdvertiseAddr; Store.apply, the one place writes enter
-// raft (a follower would forward there); waitReady, which Open uses to wait
-// for a leader.
 package raftkv
 
 import (

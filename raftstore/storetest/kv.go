@@ -38,6 +38,21 @@ func testCreateExisting(t *testing.T, s raftstore.Store) {
 	sameKV(t, "Get after failed Create", got, kv)
 }
 
+// An empty store is at revision 1, so 0 stays free for "now".
+func testEmptyStoreRevision(t *testing.T, s raftstore.Store) {
+	if rev := mustRev(t, s); rev != 1 {
+		t.Fatalf("empty store at revision %d, want 1", rev)
+	}
+	res, err := s.List(ctxT(t), "", raftstore.ListOptions{})
+	if err != nil || res.Revision != 1 || len(res.KVs) != 0 {
+		t.Fatalf("List of empty store: %+v, %v", res, err)
+	}
+	kv := mustCreate(t, s, "/first", "1")
+	if kv.ModRevision != 2 {
+		t.Fatalf("first write at revision %d, want 2", kv.ModRevision)
+	}
+}
+
 func testGetMissing(t *testing.T, s raftstore.Store) {
 	_, err := s.Get(ctxT(t), "/missing")
 	wantErr(t, "Get missing", err, raftstore.ErrNotFound)

@@ -30,6 +30,7 @@ func Run(t *testing.T, newStore NewStore) {
 		name string
 		fn   func(*testing.T, raftstore.Store)
 	}{
+		{"EmptyStoreRevision", testEmptyStoreRevision},
 		{"CreateGet", testCreateGet},
 		{"CreateExisting", testCreateExisting},
 		{"GetMissing", testGetMissing},
