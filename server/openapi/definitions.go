@@ -81,12 +81,17 @@ func (s definitionSet) withRefs(ref common.ReferenceCallback) map[string]common.
 	out := make(map[string]common.OpenAPIDefinition, len(s))
 	for name, d := range s {
 		schema := *walker.WalkSchema(&d.Schema)
-		if v2, ok := schema.Extensions[common.ExtensionV2Schema].(spec.Schema); ok {
+		// The builders write the x-kubernetes-group-version-kind extension
+		// into, and delete the v2 schema from, the top-level extensions:
+		// each caller gets its own map.
+		if schema.Extensions != nil {
 			ext := make(spec.Extensions, len(schema.Extensions))
 			for k, v := range schema.Extensions {
 				ext[k] = v
 			}
-			ext[common.ExtensionV2Schema] = *walker.WalkSchema(&v2)
+			if v2, ok := ext[common.ExtensionV2Schema].(spec.Schema); ok {
+				ext[common.ExtensionV2Schema] = *walker.WalkSchema(&v2)
+			}
 			schema.Extensions = ext
 		}
 		out[name] = common.OpenAPIDefinition{Schema: schema, Dependencies: d.Dependencies}
