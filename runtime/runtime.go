@@ -147,16 +147,22 @@ func (r *Runtime) Images(ctx context.Context) ([]Image, error) {
 // or last name. Layer snapshots that containers still use are kept (they
 // are left unreferenced; a later import of an image with them reuses them).
 func (r *Runtime) RemoveImage(ctx context.Context, ref string) error {
-	inUse := map[string]bool{}
 	r.mu.Lock()
+	cs := make([]*container, 0, len(r.containers))
 	for _, c := range r.containers {
+		cs = append(cs, c)
+	}
+	r.mu.Unlock()
+	inUse := map[string]bool{}
+	for _, c := range cs {
 		c.mu.Lock()
-		for _, id := range c.h.ChainIDs {
-			inUse[id] = true
+		if !c.removed && c.h != nil {
+			for _, id := range c.h.ChainIDs {
+				inUse[id] = true
+			}
 		}
 		c.mu.Unlock()
 	}
-	r.mu.Unlock()
 	return r.images.Remove(ref, func(chainID string) bool { return inUse[chainID] })
 }
 
