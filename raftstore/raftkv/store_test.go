@@ -72,6 +72,16 @@ func TestConformanceLinearizableReads(t *testing.T) {
 	})
 }
 
+// Tiny replay pages make every watch replay cross many pages while writers
+// run, exercising the page-to-page and replay-to-live hand-overs.
+func TestConformanceSmallReplayPages(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) raftstore.Store {
+		cfg := testConfig(t, t.TempDir())
+		cfg.WatchReplayBatch = 3
+		return openT(t, cfg)
+	})
+}
+
 func TestReopenKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
