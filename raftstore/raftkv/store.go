@@ -19,6 +19,9 @@ import (
 	"kedge.dev/kedge/raftstore/statedb"
 )
 
+// logCacheSize is how many recent raft entries are kept in memory.
+const logCacheSize = 1024
+
 // ErrNotLeader is returned by writes on a server that is not the raft
 // leader (and, until forwarding exists, by writes racing a leadership loss).
 var ErrNotLeader = errors.New("not the raft leader")
@@ -139,7 +142,13 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		}
 		logger.Info("bootstrapped single-server raft cluster", "id", cfg.NodeID, "addr", s.trans.LocalAddr())
 	}
-	s.raft, err = raft.NewRaft(rc, s.fsm, s.logs, s.logs, snaps, s.trans)
+	// Recent entries stay in memory: followers are sent what was just
+	// appended without a read of raft.db.
+	cached, err := raft.NewLogCache(logCacheSize, s.logs)
+	if err != nil {
+		return nil, fmt.Errorf("open raftstore: log cache: %w", err)
+	}
+	s.raft, err = raft.NewRaft(rc, s.fsm, cached, s.logs, snaps, s.trans)
 	if err != nil {
 		return nil, fmt.Errorf("open raftstore: start raft: %w", err)
 	}
