@@ -94,7 +94,7 @@ type StatusInput struct {
 func ComputeStatus(in StatusInput) corev1.PodStatus {
 	pod, obs := in.Pod, in.Observed
 	old := pod.Status
-	now := metav1.NewTime(in.Now.UTC().Truncate(time.Second))
+	now := mtime(in.Now)
 	st := corev1.PodStatus{
 		Phase:    ComputePhase(pod, obs),
 		QOSClass: old.QOSClass,
@@ -194,7 +194,7 @@ func containerStatus(c *corev1.Container, obs Observed, waiting map[string]Waiti
 	}
 	switch latest.State {
 	case StateRunning:
-		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(latest.StartedAt)}
+		cs.State.Running = &corev1.ContainerStateRunning{StartedAt: mtime(latest.StartedAt)}
 		cs.Ready, cs.Started = true, ptr(true)
 	case StateExited:
 		cs.Started = ptr(false)
@@ -227,8 +227,8 @@ func terminated(c *Container) *corev1.ContainerStateTerminated {
 		ExitCode:    int32(c.ExitCode),
 		Reason:      reason,
 		Message:     c.Message,
-		StartedAt:   metav1.NewTime(c.StartedAt),
-		FinishedAt:  metav1.NewTime(c.FinishedAt),
+		StartedAt:   mtime(c.StartedAt),
+		FinishedAt:  mtime(c.FinishedAt),
 		ContainerID: ContainerIDPrefix + c.ID,
 	}
 }
@@ -259,6 +259,16 @@ func QOSClass(pod *corev1.Pod) corev1.PodQOSClass {
 	default:
 		return corev1.PodQOSBurstable
 	}
+}
+
+// mtime converts t as the API stores it (UTC, whole seconds), so a status
+// read back from the server compares equal to the one computed; the zero
+// time stays zero (null).
+func mtime(t time.Time) metav1.Time {
+	if t.IsZero() {
+		return metav1.Time{}
+	}
+	return metav1.NewTime(t.UTC().Truncate(time.Second))
 }
 
 func ptr[T any](v T) *T { return &v }
