@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"kedge.dev/kedge/client"
-	"kedge.dev/kedge/netpolicy/podnet"
 	"kedge.dev/kedge/runtime"
 	"kedge.dev/kedge/runtime/sandbox"
 )
@@ -90,13 +89,6 @@ type apiClient interface {
 type eventRecorder interface {
 	Event(ref corev1.ObjectReference, eventType, reason, message string)
 }
-
-var (
-	_ podRuntime   = (*runtime.Runtime)(nil)
-	_ podSandboxes = (*sandbox.Manager)(nil)
-	_ podNetwork   = (*podnet.Network)(nil)
-	_ apiClient    = (*client.Client)(nil)
-)
 
 // Deps are the agent's collaborators. Runtime, Sandboxes, Network and API
 // are required; Events is optional (the agent then runs its own
