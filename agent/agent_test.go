@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"kedge.dev/kedge/agent/kubeletapi"
 	"kedge.dev/kedge/runtime/sandbox"
 )
 
@@ -28,6 +31,7 @@ type harness struct {
 	cfg    Config
 	cancel context.CancelFunc
 	done   chan error
+	base   int // goroutines before the agent started
 }
 
 func newHarness(t *testing.T, images ...string) *harness {
@@ -52,6 +56,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	h.base = goruntime.NumGoroutine()
 	h.agent, h.cancel, h.done = a, cancel, make(chan error, 1)
 	go func() { h.done <- a.Run(ctx) }()
 	h.t.Cleanup(h.stop)
@@ -77,6 +82,16 @@ func (h *harness) stop() {
 		h.t.Errorf("second Close: %v", err)
 	}
 	h.cancel = nil
+	// Every goroutine the agent started is gone (timers of the fake watch
+	// may take a moment to unwind).
+	deadline := time.Now().Add(5 * time.Second)
+	for goruntime.NumGoroutine() > h.base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := goruntime.NumGoroutine(); n > h.base {
+		buf := make([]byte, 1<<16)
+		h.t.Errorf("%d goroutines leaked:\n%s", n-h.base, buf[:goruntime.Stack(buf, true)])
+	}
 }
 
 // eventually polls cond for up to 10 s.
@@ -161,6 +176,7 @@ func TestNodeRegistration(t *testing.T) {
 	if ready == nil || ready.Status != corev1.ConditionTrue || ready.Reason != "KubeletReady" || ready.Message != "kubelet is posting ready status" {
 		t.Fatalf("ready condition %+v", ready)
 	}
+	h.eventually("NodeReady event", func() bool { return h.events.has("NodeReady: Node n1 status is now: NodeReady") })
 	first := ready.LastHeartbeatTime
 	h.eventually("heartbeat", func() bool {
 		h.api.mu.Lock()
@@ -362,5 +378,51 @@ func TestOfflineRestartKeepsPods(t *testing.T) {
 	defer h.rt.mu.Unlock()
 	if h.rt.created != created+1 {
 		t.Errorf("created %d containers offline, want 1 (the restart)", h.rt.created-created)
+	}
+}
+
+func TestLogLocator(t *testing.T) {
+	h := newHarness(t, "busybox")
+	h.api.addPod(newPod("web", corev1.RestartPolicyOnFailure, "busybox"))
+	h.start()
+	h.eventually("running", func() bool { return h.status("web").Phase == corev1.PodRunning })
+	loc := logLocator{h.agent}
+	ctx := context.Background()
+	if _, err := loc.ContainerLog(ctx, "default", "web", "app", true); !errors.Is(err, kubeletapi.ErrNotFound) {
+		t.Errorf("previous of first instance: %v", err)
+	}
+	if _, err := loc.ContainerLog(ctx, "default", "nope", "app", false); !errors.Is(err, kubeletapi.ErrNotFound) {
+		t.Errorf("unknown pod: %v", err)
+	}
+	tgt, err := loc.ContainerLog(ctx, "default", "web", "app", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(h.cfg.PodLogDir, "default_web_uid-web", "app", "0.log"); tgt.Path != want {
+		t.Errorf("path %s, want %s", tgt.Path, want)
+	}
+	select {
+	case <-tgt.Done:
+		t.Fatal("Done closed while running")
+	default:
+	}
+	h.rt.exit("uid-web-app-0", 3)
+	select {
+	case <-tgt.Done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done not closed after exit")
+	}
+	h.eventually("restarted", func() bool {
+		cs := h.status("web").ContainerStatuses
+		return len(cs) == 1 && cs[0].RestartCount == 1
+	})
+	prev, err := loc.ContainerLog(ctx, "default", "web", "app", true)
+	if err != nil || !strings.HasSuffix(prev.Path, "/app/0.log") {
+		t.Fatalf("previous: %+v %v", prev, err)
+	}
+	select {
+	case <-prev.Done:
+	default:
+		t.Error("Done of an exited instance not closed")
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"kedge.dev/kedge/client"
+	"kedge.dev/kedge/client/record"
 )
 
 // Well-known node labels.
@@ -85,6 +86,8 @@ func (a *Agent) registerNode(ctx context.Context) error {
 	switch {
 	case err == nil:
 		a.log.Info("registered node", "node", a.cfg.NodeName)
+		a.events.Event(record.NodeRef(a.cfg.NodeName), corev1.EventTypeNormal, "RegisteredNode",
+			fmt.Sprintf("Node %s event: Registered Node %s", a.cfg.NodeName, a.cfg.NodeName))
 	case apierrors.IsAlreadyExists(err):
 		if err := a.updateNodeLabels(ctx); err != nil {
 			return err
@@ -92,7 +95,12 @@ func (a *Agent) registerNode(ctx context.Context) error {
 	default:
 		return fmt.Errorf("register node %s: %w", a.cfg.NodeName, err)
 	}
-	return a.postNodeStatus(ctx)
+	if err := a.postNodeStatus(ctx); err != nil {
+		return err
+	}
+	a.events.Event(record.NodeRef(a.cfg.NodeName), corev1.EventTypeNormal, "NodeReady",
+		fmt.Sprintf("Node %s status is now: NodeReady", a.cfg.NodeName))
+	return nil
 }
 
 // updateNodeLabels sets the agent's labels on an existing Node, retrying on
