@@ -42,7 +42,7 @@ $(IMAGES)/.stamp: $(shell find test/images -type f 2>/dev/null) | deps
 
 # A working single-node cluster in the foreground; Ctrl-C stops it.
 run: deps build images
-	@mkdir -p $(DATA_DIR)/images && cp $(IMAGES)/*.tar $(DATA_DIR)/images/
+	@mkdir -p $(DATA_DIR)/images && cp $(IMAGES)/all.tar $(DATA_DIR)/images/kedge-test-images.tar
 	@echo "kedge: starting; in another shell:  export KUBECONFIG=$(DATA_DIR)/kubeconfig.yaml; kubectl get nodes"
 	bin/kedge server --data-dir $(DATA_DIR)
 
@@ -72,7 +72,11 @@ e2e-long: deps build images
 
 bench: deps build build-arm64 build-armv7 images
 	KEDGE_BIN=$(CURDIR)/bin/kedge KEDGE_IMAGES=$(CURDIR)/$(IMAGES) \
-	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x -v ./test/bench
+	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x -v ./test/e2e
 
 clean:
 	rm -rf bin build
+
+# Regenerate the OpenAPI definitions from the upstream types (kube-openapi's openapi-gen).
+openapi:
+	$(GO) generate ./server/openapi/definitions

@@ -38,6 +38,10 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request, path string) {
 	default:
 		gv, rest = schema.GroupVersion{Group: segs[1], Version: segs[2]}, segs[3:]
 	}
+	if gv == crdGV && len(rest) == 1 && rest[0] == "customresourcedefinitions" && s.resources[gv] == nil {
+		s.serveNoCRDs(w, r)
+		return
+	}
 	if s.resources[gv] == nil {
 		s.writeError(w, r, errNotServed(), emptyGR, "")
 		return

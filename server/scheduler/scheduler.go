@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"kedge.dev/kedge/client"
+	"kedge.dev/kedge/client/record"
 	"kedge.dev/kedge/server/controller"
 )
 
@@ -28,10 +29,12 @@ type API interface {
 	Post(ctx context.Context, r client.Resource, name, subresource string, body, out any) error
 }
 
-// Events records events about pods.
+// Events records events (record.Recorder).
 type Events interface {
-	Record(ctx context.Context, pod *corev1.Pod, eventType, reason, message string)
+	Event(ref corev1.ObjectReference, eventType, reason, message string)
 }
+
+var _ Events = (*record.Recorder)(nil)
 
 // Scheduler is the scheduling loop. One goroutine (Run) owns it.
 type Scheduler struct {
@@ -106,7 +109,7 @@ func (s *Scheduler) pass(ctx context.Context) error {
 		if d.Node == "" {
 			if s.failed[string(p.UID)] != d.Message {
 				s.failed[string(p.UID)] = d.Message
-				s.events.Record(ctx, p, corev1.EventTypeWarning, "FailedScheduling", d.Message)
+				s.events.Event(record.PodRef(p, ""), corev1.EventTypeWarning, "FailedScheduling", d.Message)
 				s.log.Info("pod does not fit", "pod", p.Namespace+"/"+p.Name, "why", d.Message)
 			}
 			continue
@@ -139,6 +142,6 @@ func (s *Scheduler) bind(ctx context.Context, p *corev1.Pod, node string) error 
 	if err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}
-	s.events.Record(ctx, p, corev1.EventTypeNormal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, node))
+	s.events.Event(record.PodRef(p, ""), corev1.EventTypeNormal, "Scheduled", fmt.Sprintf("Successfully assigned %s/%s to %s", p.Namespace, p.Name, node))
 	return nil
 }

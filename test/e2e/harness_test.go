@@ -119,7 +119,7 @@ func newServer(t testing.TB) *server {
 	if err := os.MkdirAll(imgDst, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	tars, _ := filepath.Glob(filepath.Join(imagesDir(t), "*.tar"))
+	tars, _ := filepath.Glob(filepath.Join(imagesDir(t), "all.tar"))
 	if len(tars) == 0 {
 		t.Fatalf("e2e: no image tarballs in %s; run `make images`", imagesDir(t))
 	}

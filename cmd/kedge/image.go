@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"kedge.dev/kedge/runtime"
+)
+
+// runImage implements `kedge image import|ls|rm`, working on the node's
+// image store in the data dir directly (the store locks itself, so this is
+// safe while the server runs).
+func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "Usage: kedge image import FILE... | ls | rm REF... [--data-dir DIR]")
+		return errUsage
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("kedge image "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", defaultServerConfig().DataDir, "the node's data directory")
+	runDir := fs.String("run-dir", defaultServerConfig().RunDir, "the node's run directory")
+	if err := fs.Parse(args[1:]); err != nil {
+		return errUsage
+	}
+	rt, err := openRuntime(*dataDir, *runDir, "/kedge", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	switch verb {
+	case "import":
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "Usage: kedge image import FILE...")
+			return errUsage
+		}
+		for _, f := range fs.Args() {
+			start := time.Now()
+			fmt.Fprintf(stdout, "importing %s ...\n", f)
+			imgs, err := rt.ImportImages(ctx, f)
+			if err != nil {
+				return fmt.Errorf("import %s: %w", f, err)
+			}
+			for _, img := range imgs {
+				fmt.Fprintf(stdout, "  %s  %s  %s\n", strings.Join(img.Names, ", "), shortID(img.ID), humanSize(img.Size))
+			}
+			fmt.Fprintf(stdout, "imported %d image(s) in %s\n", len(imgs), time.Since(start).Round(time.Millisecond))
+		}
+		return nil
+	case "ls":
+		imgs, err := rt.Images(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "IMAGE\tID\tSIZE")
+		for _, img := range imgs {
+			for _, n := range img.Names {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", n, shortID(img.ID), humanSize(img.Size))
+			}
+		}
+		return tw.Flush()
+	case "rm":
+		if fs.NArg() == 0 {
+			fmt.Fprintln(stderr, "Usage: kedge image rm REF...")
+			return errUsage
+		}
+		for _, ref := range fs.Args() {
+			if err := rt.RemoveImage(ctx, ref); err != nil {
+				return fmt.Errorf("remove %s: %w", ref, err)
+			}
+			fmt.Fprintf(stdout, "removed %s\n", ref)
+		}
+		return nil
+	}
+	fmt.Fprintf(stderr, "kedge image: unknown verb %q (import, ls, rm)\n", verb)
+	return errUsage
+}
+
+// openRuntime opens the node's runtime with the data-dir layout that
+// docs/ARCHITECTURE.md documents.
+func openRuntime(dataDir, runDir, cgroupRoot string, log *slog.Logger) (*runtime.Runtime, error) {
+	cfg := runtime.DefaultConfig()
+	cfg.Root = filepath.Join(dataDir, "runtime")
+	cfg.StateDir = filepath.Join(runDir, "containers")
+	cfg.CgroupRoot = cgroupRoot
+	cfg.Logger = log
+	if exe, err := selfPath(); err == nil {
+		cfg.InitPath = exe
+	}
+	rt, err := runtime.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open image and container store: %w", err)
+	}
+	return rt, nil
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	apiversion "k8s.io/apimachinery/pkg/version"
+
+	"kedge.dev/kedge/agent"
+	"kedge.dev/kedge/client"
+	"kedge.dev/kedge/netpolicy/podnet"
+	"kedge.dev/kedge/raftstore/raftkv"
+	"kedge.dev/kedge/runtime"
+	"kedge.dev/kedge/runtime/sandbox"
+	"kedge.dev/kedge/server"
+	"kedge.dev/kedge/server/auth"
+	"kedge.dev/kedge/server/pki"
+)
+
+// runServer starts everything a single-node cluster needs, in order, and
+// stops it on SIGINT/SIGTERM. Failures before serving are reported as one
+// line by main.
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseServerFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	level, _ := cfg.level()
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if err := checkWritable(cfg.DataDir); err != nil {
+		return err
+	}
+	if err := checkWritable(cfg.RunDir); err != nil {
+		return err
+	}
+	ca, err := pki.LoadOrCreateCA(filepath.Join(cfg.DataDir, "tls"), "kedge-ca")
+	if err != nil {
+		return err
+	}
+	host, _ := os.Hostname()
+	ips := []net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(cfg.AdvertiseAddress)}
+	if h, _, _ := net.SplitHostPort(cfg.Listen); net.ParseIP(h) != nil && !net.ParseIP(h).IsUnspecified() {
+		ips = append(ips, net.ParseIP(h))
+	}
+	servingCert, err := ca.EnsureLeaf(filepath.Join(cfg.DataDir, "tls"), "server", pki.LeafSpec{
+		CommonName: "kedge", Server: true, IPs: ips,
+		DNSNames: uniq("localhost", cfg.NodeName, host, "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
+	})
+	if err != nil {
+		return err
+	}
+	if _, err := ca.EnsureLeaf(filepath.Join(cfg.DataDir, "tls"), "kubelet", pki.LeafSpec{
+		CommonName: "system:node:" + cfg.NodeName, Server: true, IPs: ips, DNSNames: uniq("localhost", cfg.NodeName, host),
+	}); err != nil {
+		return err
+	}
+	tokens, err := auth.LoadOrCreate(filepath.Join(cfg.DataDir, "tokens"))
+	if err != nil {
+		return err
+	}
+
+	// Bind the API port before opening the store so a busy port is one
+	// clear line and not a half-started node.
+	lis, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (Try: stop the other process or choose another --listen address)", cfg.Listen, unwrapSyscall(err))
+	}
+	defer lis.Close()
+	apiURL := "https://" + dialAddr(lis.Addr())
+	kc, err := kubeconfig(apiURL, ca.CertPEM, "admin", tokens.Get(auth.Admin))
+	if err != nil {
+		return fmt.Errorf("render kubeconfig: %w", err)
+	}
+	kubeconfigPath := filepath.Join(cfg.DataDir, kubeconfigFile)
+	if err := pki.WriteFileAtomic(kubeconfigPath, kc, 0o600); err != nil {
+		return err
+	}
+
+	scfg := raftkv.DefaultConfig()
+	scfg.DataDir = filepath.Join(cfg.DataDir, "db")
+	scfg.NodeID = cfg.NodeName
+	scfg.BindAddr = cfg.RaftListen
+	scfg.Logger = log.With("component", "raftstore")
+	store, err := raftkv.Open(ctx, scfg)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	defer store.Close()
+
+	srv, err := server.New(server.Config{
+		Store: store, Listener: lis, ServingCert: servingCert, CA: ca, Tokens: tokens,
+		Version: apiversion.Info{
+			Major: "1", Minor: strings.Split(kubernetesVersion, ".")[1],
+			GitVersion: kubernetesVersion + "+kedge-" + version, GitCommit: version,
+			GoVersion: goruntime.Version(), Compiler: goruntime.Compiler, Platform: goruntime.GOOS + "/" + goruntime.GOARCH,
+		},
+		ShutdownGrace: shutdownGrace,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+
+	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log.With("component", "runtime"))
+	if err != nil {
+		return err
+	}
+	defer rt.Close()
+	importAirGap(ctx, rt, filepath.Join(cfg.DataDir, "images"), log)
+
+	sbcfg := sandbox.DefaultConfig()
+	sbcfg.Dir = filepath.Join(cfg.RunDir, "sandboxes")
+	sbcfg.Logger = log.With("component", "sandbox")
+	sandboxes, err := sandbox.New(sbcfg)
+	if err != nil {
+		return fmt.Errorf("pod sandboxes: %w", err)
+	}
+	ncfg := podnet.DefaultConfig()
+	ncfg.BridgeName = cfg.Bridge
+	ncfg.PodCIDR = cfg.PodCIDR
+	ncfg.StateDir = filepath.Join(cfg.DataDir, "podnet")
+	ncfg.Logger = log.With("component", "podnet")
+	network, err := podnet.New(ncfg)
+	if err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	defer network.Close()
+
+	nodeClient, err := client.New(srv.LoopbackConfig(tokens.Get(auth.Node)))
+	if err != nil {
+		return err
+	}
+	acfg := agent.Config{
+		NodeName:        cfg.NodeName,
+		DataDir:         cfg.DataDir,
+		PodLogDir:       filepath.Join(cfg.DataDir, "logs", "pods"),
+		KubeletAddr:     cfg.KubeletListen,
+		KubeletCertFile: filepath.Join(cfg.DataDir, "tls", "kubelet.crt"),
+		KubeletKeyFile:  filepath.Join(cfg.DataDir, "tls", "kubelet.key"),
+		KubeletToken:    tokens.Get(auth.Kubelet),
+		NodeIP:          cfg.AdvertiseAddress,
+		ServerNode:      true,
+		CgroupRoot:      cfg.CgroupRoot,
+		Version:         version,
+		KubeletVersion:  kubernetesVersion,
+		Logger:          log,
+	}
+	ag, err := agent.New(acfg, agent.Deps{Runtime: rt, Sandboxes: sandboxes, Network: network, API: nodeClient})
+	if err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	defer ag.Close()
+
+	fmt.Fprintf(stdout, "kedge %s: node %q serving the Kubernetes API on %s\n", version, cfg.NodeName, apiURL)
+	fmt.Fprintf(stdout, "kubeconfig: %s\n  export KUBECONFIG=%s; kubectl get nodes\n", kubeconfigPath, kubeconfigPath)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return srv.Run(gctx) })
+	g.Go(func() error { return ag.Run(gctx) })
+	err = g.Wait()
+	if err != nil && ctx.Err() == nil {
+		return err
+	}
+	log.Info("kedge stopped; containers keep running until their pods are deleted")
+	return nil
+}
+
+// checkWritable makes sure dir exists and accepts files, so a read-only or
+// wrong data dir is reported at once, by name.
+func checkWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir %s: %w (Try: choose a writable --data-dir/--run-dir, or run as root)", dir, unwrapSyscall(err))
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("data dir %s is not writable: %w (Try: choose a writable --data-dir/--run-dir, or run as root)", dir, unwrapSyscall(err))
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// importAirGap imports every tarball in dir (k3s users drop images there).
+// A bad tarball is logged and skipped: the node must still come up.
+func importAirGap(ctx context.Context, rt *runtime.Runtime, dir string, log *slog.Logger) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			log.Warn("cannot read air-gap image folder", "dir", dir, "err", err)
+		}
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")) {
+			continue
+		}
+		start := time.Now()
+		imgs, err := rt.ImportImages(ctx, filepath.Join(dir, name))
+		if err != nil {
+			log.Warn("air-gap image import failed", "file", name, "err", err)
+			continue
+		}
+		for _, img := range imgs {
+			log.Info("image imported", "file", name, "names", img.Names, "id", shortID(img.ID), "took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
+// unwrapSyscall drops the Go-internal layers of a syscall error so the
+// message reads "address already in use" rather than a chain of ops.
+func unwrapSyscall(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// dialAddr is the address local clients dial for a listener.
+func dialAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func uniq(xs ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if x != "" && !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func selfPath() (string, error) {
+	p, err := os.Executable()
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(p)
+}
