@@ -42,7 +42,7 @@ func TestBadInput(t *testing.T) {
 		{"stale resourceVersion", "PUT", "/api/v1/namespaces/bad/pods/keep", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"keep","resourceVersion":"1"},"spec":{"containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`, 409, "Conflict", "the object has been modified", ""},
 		{"create existing", "POST", "/api/v1/namespaces/bad/pods", "application/json", goodPod, 409, "AlreadyExists", `pods "keep" already exists`, ""},
 		{"missing namespace", "POST", "/api/v1/namespaces/nope/pods", "application/json", strings.Replace(goodPod, "keep", "other", 1), 404, "NotFound", `namespaces "nope" not found`, ""},
-		{"immutable spec", "PATCH", "/api/v1/namespaces/bad/pods/keep", "application/merge-patch+json", `{"spec":{"restartPolicy":"Never"}}`, 422, "Invalid", "Pod updates may not change fields", "spec"},
+		{"immutable spec", "PATCH", "/api/v1/namespaces/bad/pods/keep", "application/merge-patch+json", `{"spec":{"restartPolicy":"Never"}}`, 422, "Invalid", "pod updates may not change fields", "spec"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
