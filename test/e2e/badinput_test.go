@@ -178,6 +178,6 @@ func TestRestartKeepsObjects(t *testing.T) {
 		t.Fatalf("namespace after restart: %s", out)
 	}
 	waitPod(t, s, "1.32", "keepme", "survivor", "Running")
-	s.kubectl("1.32", "delete", "pod", "survivor", "-n", "keepme", "--timeout=60s")
+	s.kubectl("1.32", "delete", "pod", "survivor", "-n", "keepme", "--grace-period=1", "--timeout=60s")
 	assertNothingLeft(t, s, uid)
 }

@@ -35,6 +35,18 @@ spec:
     command: ["sh", "-c", "for i in 1 2 3 4 5 6; do echo tick $i; sleep 1; done"]
 `
 
+const crasherPod = `apiVersion: v1
+kind: Pod
+metadata:
+  name: crasher
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - name: c
+    image: alpine
+    command: ["sh", "-c", "echo crashing now; exit 3"]
+`
+
 // TestUserStory is issue 2's story, once with each kubectl at the ends of
 // the supported range.
 func TestUserStory(t *testing.T) {
@@ -132,6 +144,34 @@ func userStory(t *testing.T, s *server, v string) {
 	}
 	if time.Since(start) > 30*time.Second {
 		t.Errorf("logs -f took %v: it should end when the container exits", time.Since(start))
+	}
+
+	// A container that fails is restarted with back-off; --previous shows
+	// the log of the run before.
+	if _, err := s.kubectlStdin(v, crasherPod, "apply", "-n", ns, "-f", "-"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 60*time.Second, func() error {
+		out, err := s.kubectlErr(v, "get", "pod", "crasher", "-n", ns, "-o", "jsonpath={.status.containerStatuses[0].restartCount}")
+		if err != nil || out == "" || out == "0" {
+			return fmt.Errorf("restartCount %q (%v)", out, err)
+		}
+		return nil
+	})
+	if out := s.kubectl(v, "logs", "crasher", "-n", ns, "--previous"); !strings.Contains(out, "crashing now") {
+		t.Errorf("logs --previous:\n%s", out)
+	}
+	eventually(t, 60*time.Second, func() error {
+		out := s.kubectl(v, "get", "pod", "crasher", "-n", ns, "--no-headers")
+		if !strings.Contains(out, "CrashLoopBackOff") && !strings.Contains(out, "Error") {
+			return fmt.Errorf("crasher is %q, want CrashLoopBackOff or Error between restarts", out)
+		}
+		return nil
+	})
+
+	// kubectl explain reads the server's OpenAPI documents.
+	if out := s.kubectl(v, "explain", "pod.spec.containers.resources"); !strings.Contains(out, "limits") || !strings.Contains(out, "requests") {
+		t.Errorf("explain:\n%s", out)
 	}
 
 	// describe shows the pod and its events.
