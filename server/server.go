@@ -107,7 +107,7 @@ func New(cfg Config) (*Server, error) {
 	}}
 	acfg.NodeProxy.Token = cfg.Tokens.Get(auth.Kubelet)
 	acfg.Version = cfg.Version
-	acfg.Logger = cfg.Logger.With("component", "api")
+	acfg.Logger = cfg.Logger
 	a, err := api.New(acfg)
 	if err != nil {
 		return nil, fmt.Errorf("build API server: %w", err)

@@ -92,7 +92,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	scfg.DataDir = filepath.Join(cfg.DataDir, "db")
 	scfg.NodeID = cfg.NodeName
 	scfg.BindAddr = cfg.RaftListen
-	scfg.Logger = log.With("component", "raftstore")
+	scfg.Logger = log
 	store, err := raftkv.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -113,7 +113,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log.With("component", "runtime"))
+	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	sbcfg := sandbox.DefaultConfig()
 	sbcfg.Dir = filepath.Join(cfg.RunDir, "sandboxes")
-	sbcfg.Logger = log.With("component", "sandbox")
+	sbcfg.Logger = log
 	sandboxes, err := sandbox.New(sbcfg)
 	if err != nil {
 		return fmt.Errorf("pod sandboxes: %w", err)
@@ -131,7 +131,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	ncfg.BridgeName = cfg.Bridge
 	ncfg.PodCIDR = cfg.PodCIDR
 	ncfg.StateDir = filepath.Join(cfg.DataDir, "podnet")
-	ncfg.Logger = log.With("component", "podnet")
+	ncfg.Logger = log
 	network, err := podnet.New(ncfg)
 	if err != nil {
 		return fmt.Errorf("pod network: %w", err)
