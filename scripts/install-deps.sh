@@ -3,7 +3,7 @@
 # those missing. Called by make; safe to run again.
 set -euo pipefail
 want=(busybox-static runc nftables iproute2 qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf
-      libc6-dev-arm64-cross libc6-dev-armhf-cross "$@")
+      libc6-dev-arm64-cross libc6-dev-armhf-cross docker-registry "$@")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
