@@ -131,7 +131,11 @@ func TestContainerLogs(t *testing.T) {
 
 func TestFollowStreamsUntilExit(t *testing.T) {
 	srv, loc := newTestServer(t)
-	req, _ := http.NewRequest("GET", srv.URL+"/containerLogs/default/web/c?follow=true&tailLines=0", nil)
+	// No tailLines=0: the response headers are flushed before the reader has
+	// found the end of the file, so a line written right after Do returns
+	// could count as "already there". Reading the whole log first and only
+	// then appending makes the test independent of that timing.
+	req, _ := http.NewRequest("GET", srv.URL+"/containerLogs/default/web/c?follow=true", nil)
 	req.Header.Set("Authorization", "Bearer secret")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -146,6 +150,16 @@ func TestFollowStreamsUntilExit(t *testing.T) {
 		}
 		close(lines)
 	}()
+	for _, want := range []string{"one", "two", "three"} {
+		select {
+		case l := <-lines:
+			if l != want {
+				t.Fatalf("got %q, want %q", l, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("existing lines not streamed")
+		}
+	}
 	writeLog(t, loc.current, "2026-01-01T00:00:04.000000000Z stdout F live")
 	select {
 	case l := <-lines:
