@@ -26,6 +26,11 @@ import (
 // check. Callers check it with errors.Is; the message names the file.
 var ErrCorrupt = errors.New("database file is corrupt")
 
+// corruptHint ends every corruption error: the operator's way out. The file
+// is never repaired or truncated here.
+const corruptHint = "kedge never repairs it; Try: kedge store restore BACKUP.db --data-dir NEW-DIR " +
+	"(a backup made with 'kedge store backup'), then start kedge server --data-dir NEW-DIR"
+
 // Options names every SQLite knob the stores set. The zero value is not
 // usable: fill Path and Synchronous at least.
 type Options struct {
@@ -129,8 +134,7 @@ func checkHeader(path string) error {
 		return fmt.Errorf("read header of %s: %w", path, err)
 	}
 	if !bytes.Equal(buf[:n], sqliteHeader) {
-		return fmt.Errorf("%s is not an SQLite database (bad header): %w; "+
-			"Try: restore it from a backup, or move the data directory away to start this node afresh", path, ErrCorrupt)
+		return fmt.Errorf("%s is not an SQLite database (bad header): %w; %s", path, ErrCorrupt, corruptHint)
 	}
 	return nil
 }
@@ -251,10 +255,10 @@ func WrapErr(path, what string, err error) error { return wrapErr(path, what, er
 func wrapErr(path, what string, err error) error {
 	var se sqlite3.Error
 	if errors.As(err, &se) && (se.Code == sqlite3.ErrCorrupt || se.Code == sqlite3.ErrNotADB) {
-		return fmt.Errorf("%s %s: %w: %w; Try: restore it from a backup, or move the data directory away to start this node afresh", what, path, err, ErrCorrupt)
+		return fmt.Errorf("%s %s: %w: %w; %s", what, path, err, ErrCorrupt, corruptHint)
 	}
 	if errors.Is(err, ErrCorrupt) {
-		return fmt.Errorf("%s %s: %w; Try: restore it from a backup, or move the data directory away to start this node afresh", what, path, err)
+		return fmt.Errorf("%s %s: %w; %s", what, path, err, corruptHint)
 	}
 	return fmt.Errorf("%s %s: %w", what, path, err)
 }
