@@ -44,6 +44,8 @@ type serverConfig struct {
 	Bridge string `json:"bridge"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"logLevel"`
+	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
+	storeOptions `json:",inline"`
 }
 
 func defaultServerConfig() serverConfig {
@@ -59,6 +61,7 @@ func defaultServerConfig() serverConfig {
 		PodCIDR:       "10.42.0.0/24",
 		Bridge:        "kedge0",
 		LogLevel:      "info",
+		storeOptions:  defaultStoreOptions(),
 	}
 }
 
@@ -89,6 +92,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
 	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	cfg.storeOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errUsage
@@ -136,6 +140,10 @@ func (c *serverConfig) complete() error {
 	}
 	if !strings.HasPrefix(c.CgroupRoot, "/") {
 		return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", c.CgroupRoot)
+	}
+	if c.NodeName == "" {
+		host, _ := os.Hostname()
+		c.NodeName = strings.ToLower(host)
 	}
 	if c.NodeName == "" {
 		return errors.New("--node-name is empty and the host name is unknown")
