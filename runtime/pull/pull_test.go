@@ -2,7 +2,9 @@ package pull_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -70,6 +72,29 @@ func configDigest(t *testing.T, img v1.Image) string {
 		t.Fatal(err)
 	}
 	return h.String()
+}
+
+// assertNoPartial checks that a failed pull left no image, snapshot or
+// temp file, and that every blob left (finished layers, kept so that a
+// retry resumes) is complete.
+func assertNoPartial(t *testing.T, root string) {
+	t.Helper()
+	for _, d := range []string{"images", "ingest", "tmp", "snapshots"} {
+		ents, _ := os.ReadDir(filepath.Join(root, d))
+		for _, e := range ents {
+			t.Errorf("left in the store: %s/%s", d, e.Name())
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "blobs", "sha256"))
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(root, "blobs", "sha256", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != e.Name() {
+			t.Errorf("partial blob left in the store: %s", e.Name())
+		}
+	}
 }
 
 // assertClean checks that the store holds no image, blob or temp file.

@@ -18,6 +18,8 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -353,4 +355,31 @@ func Index(t testing.TB, imgs ...v1.Image) v1.ImageIndex {
 			Platform: &v1.Platform{OS: cf.OS, Architecture: cf.Architecture}}})
 	}
 	return mutate.AppendManifests(empty.Index, adds...)
+}
+
+// Proxy runs a reverse proxy in front of the registry on another loopback
+// port; fault, when it returns a status code other than 0, answers the
+// request with that code instead of forwarding it (a registry that fails or
+// refuses). It returns the proxy's host.
+func (r *Registry) Proxy(t testing.TB, fault func(*http.Request) int) string {
+	t.Helper()
+	target, _ := url.Parse(r.URL())
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = r.Transport()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if code := fault(req); code != 0 {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(code)
+			fmt.Fprintf(w, `{"errors":[{"code":"UNKNOWN","message":"injected failure %d"}]}`, code)
+			return
+		}
+		rp.ServeHTTP(w, req)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String()
 }
