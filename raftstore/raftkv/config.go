@@ -1,6 +1,7 @@
 package raftkv
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -94,6 +95,18 @@ type Config struct {
 	// single voter is the same).
 	LinearizableReads bool
 
+	// JoinExisting: on a first start (no raft state) do not form a cluster
+	// of one; wait to be added by Join on a member (default false).
+	JoinExisting bool
+	// MaxVoters is how many voters the leader admits; later servers join
+	// as nonvoters (default 3; 5 survives two failures).
+	MaxVoters int
+	// PeerTLS secures the raft port (raft and forwarding): it is the client
+	// config for dialing peers (RootCAs, Certificates) and, requiring a
+	// client certificate signed by RootCAs, the server config. nil means
+	// plain TCP, for tests on loopback only.
+	PeerTLS *tls.Config
+
 	// Logger receives the store's and raft's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -124,6 +137,7 @@ func DefaultConfig() Config {
 		MaintenanceInterval:  5 * time.Minute,
 		WatchBufferSize:      4096,
 		WatchReplayBatch:     512,
+		MaxVoters:            3,
 	}
 }
 
@@ -196,6 +210,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WatchReplayBatch < 1 {
 		bad("WatchReplayBatch must be at least 1, got %d", c.WatchReplayBatch)
+	}
+	if c.MaxVoters < 1 {
+		bad("MaxVoters must be at least 1, got %d", c.MaxVoters)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid raftstore config: %w", err)

@@ -2,8 +2,8 @@ package raftkv
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -22,6 +22,10 @@ import (
 func (s *Store) readBarrier(ctx context.Context) error {
 	if !s.cfg.LinearizableReads {
 		return nil
+	}
+	if s.raft.State() != raft.Leader {
+		// A follower asks the leader for a read index (cluster.go).
+		return s.followerRead(ctx)
 	}
 	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 		return fmt.Errorf("linearizable read: %w", err)
@@ -55,7 +59,10 @@ func (s *Store) List(ctx context.Context, prefix string, opts raftstore.ListOpti
 		return raftstore.ListResult{}, fmt.Errorf("list %q: %w", prefix, err)
 	}
 	defer s.gate.exit()
-	if err := s.readBarrier(ctx); err != nil {
+	if opts.Revision > 0 {
+		// A revision read elsewhere is served here once applied.
+		s.waitRevision(ctx, opts.Revision)
+	} else if err := s.readBarrier(ctx); err != nil {
 		return raftstore.ListResult{}, fmt.Errorf("list %q: %w", prefix, err)
 	}
 	return s.db.List(ctx, prefix, opts)
@@ -95,8 +102,8 @@ func (s *Store) Compact(ctx context.Context, rev int64) error {
 }
 
 // apply is the one place writes enter raft. On the leader it proposes the
-// command and waits for the FSM's answer; a follower returns ErrNotLeader
-// (forwarding to the leader will hook in here).
+// command and waits for the FSM's answer; a follower forwards the encoded
+// command to the leader (forward.go), waiting through an election.
 func (s *Store) apply(ctx context.Context, op statedb.Op) (raftstore.KeyValue, error) {
 	what := opString(op)
 	if err := s.gate.enter(); err != nil {
@@ -107,26 +114,27 @@ func (s *Store) apply(ctx context.Context, op statedb.Op) (raftstore.KeyValue, e
 	if err != nil {
 		return raftstore.KeyValue{}, err
 	}
-	if s.raft.State() != raft.Leader {
-		leader, id := s.raft.LeaderWithID()
-		return raftstore.KeyValue{}, fmt.Errorf("%s: %w (leader %q at %q)", what, ErrNotLeader, id, leader)
-	}
-	var timeout time.Duration // 0: wait for room in raft's queue as long as ctx allows
-	if dl, ok := ctx.Deadline(); ok {
-		if timeout = time.Until(dl); timeout <= 0 {
-			return raftstore.KeyValue{}, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
+	resp, err := s.toLeader(ctx, fwdRequest{Kind: "apply", Cmd: data}, func(ctx context.Context) (fwdResponse, error) {
+		kv, idx, err := s.applyLocal(ctx, what, data)
+		if errors.Is(err, raft.ErrNotLeader) {
+			err = fmt.Errorf("%w: %w", errNotLeaderNoApply, err)
+		}
+		return fwdResponse{KV: kv, Index: idx}, err
+	})
+	// A forwarded write (also one the FSM refused, which still has an
+	// index) returns once applied here too, so a read on this server that
+	// follows it sees it (the Store contract).
+	if resp.Index > 0 {
+		if werr := s.waitApplied(ctx, resp.Index); werr != nil && err == nil {
+			return raftstore.KeyValue{}, fmt.Errorf("%s: committed, but %w", what, werr)
 		}
 	}
-	f := s.raft.Apply(data, timeout)
-	if err := waitFuture(ctx, f); err != nil {
-		return raftstore.KeyValue{}, fmt.Errorf("%s: %w", what, err)
-	}
-	resp, ok := f.Response().(*applyResponse)
-	if !ok {
-		return raftstore.KeyValue{}, fmt.Errorf("%s: unexpected raft response %T", what, f.Response())
-	}
-	if resp.Err != nil {
-		return raftstore.KeyValue{}, resp.Err
+	if err != nil {
+		var re *remoteError
+		if errors.As(err, &re) && (errors.Is(err, ErrNotLeader) || re.sentinel == nil) {
+			return raftstore.KeyValue{}, fmt.Errorf("%s (forwarded to the leader): %w", what, err)
+		}
+		return raftstore.KeyValue{}, err
 	}
 	return resp.KV, nil
 }

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/raft"
 
@@ -34,10 +32,15 @@ type Store struct {
 	log   *slog.Logger
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
-	logs  *sqlitelog.Store
-	db    *statedb.DB
-	fsm   *fsm
-	bc    *broadcaster
+	mux   *muxLayer
+	fwd   fwdPool
+	lead  leadership
+	// needsJoin: first start with JoinExisting (see NeedsJoin).
+	needsJoin bool
+	logs      *sqlitelog.Store
+	db        *statedb.DB
+	fsm       *fsm
+	bc        *broadcaster
 
 	gate gate
 	// barrierTerm is the raft term in which a barrier was last applied
@@ -46,10 +49,12 @@ type Store struct {
 	// closing is closed by Close: watchers blocked on a slow consumer and
 	// background loops stop on it.
 	closing   <-chan struct{}
+	bgCtx     context.Context
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup
 	closeOnce sync.Once
 	closeErr  error
+	fwdDone   <-chan struct{}
 }
 
 var _ raftstore.Store = (*Store)(nil)
@@ -69,7 +74,8 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, fmt.Errorf("open raftstore: create data dir: %w", err)
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, log: logger, bc: newBroadcaster(), closing: bgCtx.Done(), cancel: cancel}
+	s := &Store{cfg: cfg, log: logger, bc: newBroadcaster(), closing: bgCtx.Done(), bgCtx: bgCtx, cancel: cancel}
+	s.lead.changed = make(chan struct{})
 	closers := []func() error{func() error { cancel(); return nil }}
 	defer func() {
 		if err != nil {
@@ -106,18 +112,19 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, fmt.Errorf("open raftstore: snapshot store in %s: %w", cfg.DataDir, err)
 	}
 
-	var advertise net.Addr
-	if cfg.AdvertiseAddr != "" {
-		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
-			return nil, fmt.Errorf("open raftstore: advertise address: %w", err)
-		}
-	}
-	s.trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, cfg.TransportMaxPool,
-		cfg.TransportTimeout, newHCLog(logger, "raft-transport"))
+	s.mux, err = newMuxLayer(cfg.BindAddr, cfg.AdvertiseAddr, cfg.PeerTLS)
 	if err != nil {
-		return nil, fmt.Errorf("open raftstore: raft transport on %s: %w", cfg.BindAddr, err)
+		return nil, fmt.Errorf("open raftstore: raft transport: %w", err)
 	}
+	s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: s.mux, MaxPool: cfg.TransportMaxPool, Timeout: cfg.TransportTimeout,
+		Logger: newHCLog(logger, "raft-transport"),
+	})
 	closers = append(closers, s.trans.Close)
+	fwdDone := make(chan struct{})
+	go func() { defer close(fwdDone); s.serveForward() }()
+	closers = append(closers, func() error { s.mux.Close(); <-fwdDone; s.fwd.closeAll(); return nil })
+	s.fwdDone = fwdDone
 
 	s.fsm = &fsm{db: s.db, bc: s.bc, log: logger, tmpDir: cfg.DataDir, compacted: make(chan struct{}, 1)}
 
@@ -132,9 +139,13 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raftstore: read raft state: %w", err)
 	}
-	if !has {
-		// First start of this server: form a cluster of one. Joining an
-		// existing cluster instead is the later multi-server path.
+	if !has && cfg.JoinExisting {
+		// First start of a server that joins: it waits, empty, until a
+		// member adds it (Join); the leader then sends it a snapshot.
+		s.needsJoin = true
+		logger.Info("waiting to be joined to an existing cluster", "id", cfg.NodeID, "addr", s.trans.LocalAddr())
+	} else if !has {
+		// First start of this server: form a cluster of one; others join.
 		boot := raft.Configuration{Servers: []raft.Server{{
 			Suffrage: raft.Voter, ID: rc.LocalID, Address: s.trans.LocalAddr()}}}
 		if err := raft.BootstrapCluster(rc, s.logs, s.logs, snaps, s.trans, boot); err != nil {
@@ -154,8 +165,12 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	}
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
 
-	if err := s.waitReady(ctx); err != nil {
-		return nil, fmt.Errorf("open raftstore: %w", err)
+	s.bg.Add(1)
+	go func() { defer s.bg.Done(); s.runLeadership(bgCtx) }()
+	if !s.needsJoin {
+		if err := s.WaitReady(ctx); err != nil {
+			return nil, fmt.Errorf("open raftstore: %w", err)
+		}
 	}
 	s.startBackground(bgCtx)
 	logger.Info("raftstore ready", "revision", s.db.Revision(), "compacted", s.db.CompactRevision())
@@ -219,26 +234,6 @@ func (s *Store) checkStateNotAhead(snaps raft.SnapshotStore) error {
 	return nil
 }
 
-// waitReady waits until a leader is known and, when it is this server,
-// until every entry of its log is applied (a barrier).
-func (s *Store) waitReady(ctx context.Context) error {
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for s.raft.State() != raft.Leader {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait for raft leadership (state %v): %w", s.raft.State(), ctx.Err())
-		case <-t.C:
-		}
-	}
-	term := s.raft.CurrentTerm()
-	if err := waitFuture(ctx, s.raft.Barrier(0)); err != nil {
-		return fmt.Errorf("wait for raft log to be applied: %w", err)
-	}
-	s.barrierTerm.Store(term)
-	return nil
-}
-
 // Close stops the store: new calls fail with raftstore.ErrClosed, pending
 // writes fail, watch channels close, then raft, the transport and both files
 // are closed. It is idempotent and returns the first close's error.
@@ -256,6 +251,9 @@ func (s *Store) Close() error {
 		if err := s.trans.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close raft transport: %w", err))
 		}
+		s.mux.Close()
+		<-s.fwdDone
+		s.fwd.closeAll()
 		errs = append(errs, s.db.Close(), s.logs.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("close raftstore: %w", err)
