@@ -15,8 +15,10 @@ import (
 )
 
 // runImage implements `kedge image import|ls|rm`, working on the node's
-// image store in the data dir directly (the store locks itself, so this is
-// safe while the server runs).
+// image store in the data dir directly. A running server reads its image
+// index at start: import while it is stopped, or drop the tarball into
+// <data-dir>/images/ (imported at the next start). Making imports visible to
+// a running server is part of the runtime issue.
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprintln(stderr, "Usage: kedge image import FILE... | ls | rm REF... [--data-dir DIR]")
@@ -27,7 +29,8 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultServerConfig().DataDir, "the node's data directory")
 	runDir := fs.String("run-dir", defaultServerConfig().RunDir, "the node's run directory")
-	if err := fs.Parse(args[1:]); err != nil {
+	operands, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return errUsage
 	}
 	rt, err := openRuntime(*dataDir, *runDir, "/kedge", slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -37,16 +40,16 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer rt.Close()
 	switch verb {
 	case "import":
-		if fs.NArg() == 0 {
+		if len(operands) == 0 {
 			fmt.Fprintln(stderr, "Usage: kedge image import FILE...")
 			return errUsage
 		}
-		for _, f := range fs.Args() {
+		for _, f := range operands {
 			start := time.Now()
 			fmt.Fprintf(stdout, "importing %s ...\n", f)
 			imgs, err := rt.ImportImages(ctx, f)
 			if err != nil {
-				return fmt.Errorf("import %s: %w", f, err)
+				return err // the runtime's error names the file
 			}
 			for _, img := range imgs {
 				fmt.Fprintf(stdout, "  %s  %s  %s\n", strings.Join(img.Names, ", "), shortID(img.ID), humanSize(img.Size))
@@ -68,11 +71,11 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return tw.Flush()
 	case "rm":
-		if fs.NArg() == 0 {
+		if len(operands) == 0 {
 			fmt.Fprintln(stderr, "Usage: kedge image rm REF...")
 			return errUsage
 		}
-		for _, ref := range fs.Args() {
+		for _, ref := range operands {
 			if err := rt.RemoveImage(ctx, ref); err != nil {
 				return fmt.Errorf("remove %s: %w", ref, err)
 			}
@@ -120,4 +123,22 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// parseInterspersed parses flags that may come before, between or after the
+// operands (`kedge image import a.tar --data-dir /x b.tar`), as users of
+// kubectl and ctr expect; the standard flag package stops at the first
+// operand.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var operands []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return operands, nil
+		}
+		operands = append(operands, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }
