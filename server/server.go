@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -51,6 +52,19 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// Logger is required.
 	Logger *slog.Logger
+	// Handlers are served beside the Kubernetes API, by path prefix (the
+	// cluster join and membership endpoints). Optional.
+	Handlers map[string]http.Handler
+	// Leadership gates the control loops: they run only while it reports
+	// this server as the raft leader. nil means always (tests, one server).
+	Leadership Leadership
+}
+
+// Leadership tells whether this server leads the cluster (raftkv.Store
+// has it): leader is true only once the leader applied its log, changed is
+// closed at the next change.
+type Leadership interface {
+	Leadership() (leader bool, changed <-chan struct{})
 }
 
 // Validate reports what is missing.
@@ -113,8 +127,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("build API server: %w", err)
 	}
 	s := &Server{cfg: cfg, api: a, log: cfg.Logger}
+	var handler http.Handler = a
+	if len(cfg.Handlers) > 0 {
+		handler = prefixRouter{routes: cfg.Handlers, next: a}
+	}
 	s.http = &http.Server{
-		Handler:           a,
+		Handler:           handler,
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cfg.ServingCert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}},
 		ReadHeaderTimeout: 30 * time.Second,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelDebug),
@@ -171,9 +189,58 @@ func (s *Server) LoopbackConfig(token string) client.Config {
 	}
 }
 
-// runControllers runs the control loops. With a single server this node
-// is always the raft leader; the HA issue gates them on leadership.
+// runControllers runs the control loops while this server leads: they
+// start once leadership is established (after raft's barrier) and stop
+// when it is lost (STYLE #14), so exactly one server acts at a time.
 func (s *Server) runControllers(ctx context.Context) error {
+	if s.cfg.Leadership == nil {
+		return s.runLeaderControllers(ctx)
+	}
+	for {
+		leader, changed := s.cfg.Leadership.Leadership()
+		if !leader {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-changed:
+				continue
+			}
+		}
+		s.log.Info("starting controllers and scheduler: this server leads")
+		lctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- s.runLeaderControllers(lctx) }()
+		var err error
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case err = <-done:
+			done = nil
+		}
+		cancel()
+		if done != nil {
+			err = <-done
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && !errors.Is(err, context.Canceled) {
+			// A controller failed while leading: log it and start over at
+			// the next check rather than stop the server.
+			s.log.Error("controllers stopped", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		s.log.Info("controllers and scheduler stopped: leadership lost")
+	}
+}
+
+// runLeaderControllers runs the control loops until ctx ends.
+func (s *Server) runLeaderControllers(ctx context.Context) error {
 	c, err := client.New(s.LoopbackConfig(s.cfg.Tokens.Get(auth.Admin)))
 	if err != nil {
 		return fmt.Errorf("loopback client: %w", err)
@@ -210,6 +277,22 @@ func loopbackAddr(a net.Addr) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// prefixRouter serves routes by path prefix and the rest with next.
+type prefixRouter struct {
+	routes map[string]http.Handler
+	next   http.Handler
+}
+
+func (p prefixRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	for prefix, h := range p.routes {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	p.next.ServeHTTP(w, r)
 }
 
 // tokenAuthenticator adapts auth.Tokens to the API's Authenticator.
