@@ -28,6 +28,7 @@ type Agent struct {
 	network  podNetwork
 	api      apiClient
 	events   eventRecorder
+	puller   imagePuller      // nil: no registry pulls
 	recorder *record.Recorder // set when the agent owns the recorder
 	endpoint *kubeletapi.Server
 	log      *slog.Logger
@@ -61,7 +62,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, rt: deps.Runtime, sandbox: deps.Sandboxes, network: deps.Network, api: deps.API,
-		events:  deps.Events,
+		events: deps.Events, puller: deps.Images,
 		log:     cfg.Logger.With("component", "agent", "node", cfg.NodeName),
 		workers: map[types.UID]*podWorker{},
 		names:   map[string]types.UID{},

@@ -91,7 +91,7 @@ type eventRecorder interface {
 }
 
 // Deps are the agent's collaborators. Runtime, Sandboxes, Network and API
-// are required; Events is optional (the agent then runs its own
+// are required; Images and Events are optional (the agent then runs its own
 // record.Recorder on API).
 type Deps struct {
 	Runtime   podRuntime
@@ -99,4 +99,7 @@ type Deps struct {
 	Network   podNetwork
 	API       apiClient
 	Events    eventRecorder
+	// Images pulls images from registries; optional: without it a missing
+	// image waits with ErrImageNeverPull whatever the pull policy.
+	Images imagePuller
 }

@@ -175,21 +175,9 @@ func (w *podWorker) releaseSandbox(ctx context.Context, pod *corev1.Pod) error {
 func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *corev1.Container, attempt int) error {
 	ref := record.PodRef(pod, c.Name)
 	ev := w.a.events
-	_, err := w.a.rt.Image(ctx, c.Image)
-	if errors.Is(err, runtime.ErrImageNotPresent) {
-		msg := fmt.Sprintf("Container image %q is not present with pull policy of Never", c.Image)
-		w.waiting[c.Name] = podsync.Waiting{Reason: "ErrImageNeverPull", Message: msg}
-		ev.Event(ref, corev1.EventTypeWarning, "ErrImageNeverPull",
-			msg+`; load it on the node with "kedge image import <file>"`)
-		ev.Event(ref, corev1.EventTypeWarning, "Failed", "Error: ErrImageNeverPull")
+	if err := w.ensureImage(ctx, pod, c); err != nil {
 		return err
 	}
-	if err != nil {
-		w.waiting[c.Name] = podsync.Waiting{Reason: "ImageInspectError", Message: err.Error()}
-		ev.Event(ref, corev1.EventTypeWarning, "Failed", "Error: ImageInspectError: "+err.Error())
-		return err
-	}
-	ev.Event(ref, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
 
 	spec, err := w.a.containerSpec(pod, c, attempt, w.podIP)
 	if err != nil {

@@ -40,6 +40,7 @@ type podWorker struct {
 	cleaned      bool // deleted pod: everything removed
 	waiting      map[string]podsync.Waiting
 	backoff      *podsync.Backoff
+	pulls        imagePulls // image pull back-off (image.go)
 }
 
 func newPodWorker(a *Agent, pod *corev1.Pod) *podWorker {
