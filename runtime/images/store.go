@@ -98,26 +98,41 @@ func New(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("create image store: %w", err)
 		}
 	}
+	if err := s.load(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load (re)reads the image records from disk, so that images another
+// process (`kedge image import|pull|rm`) stored or removed become visible.
+// Callers hold s.mu or own s exclusively.
+func (s *Store) load() error {
 	ents, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("read image records: %w", err)
+		return fmt.Errorf("read image records: %w", err)
 	}
+	recs := map[string]*Record{}
 	for _, e := range ents {
 		if !strings.HasSuffix(e.Name(), ".json") {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join(s.dir, e.Name()))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // removed meanwhile
+		}
 		if err != nil {
-			return nil, fmt.Errorf("read image record: %w", err)
+			return fmt.Errorf("read image record: %w", err)
 		}
 		var r Record
 		if err := json.Unmarshal(b, &r); err != nil {
-			cfg.Logger.Warn("skipping unreadable image record", "file", e.Name(), "err", err)
+			s.cfg.Logger.Warn("skipping unreadable image record", "file", e.Name(), "err", err)
 			continue
 		}
-		s.records[r.ID] = &r
+		recs[r.ID] = &r
 	}
-	return s, nil
+	s.records = recs
+	return nil
 }
 
 // Snapshots returns the snapshot store, for mounting root filesystems.
@@ -136,6 +151,22 @@ func (s *Store) Get(ref string) (Record, error) {
 }
 
 func (s *Store) find(ref string) (*Record, error) {
+	r, err := s.findLoaded(ref)
+	if err == nil {
+		if _, serr := os.Stat(s.recordPath(r.ID)); serr == nil {
+			return r, nil
+		}
+	} else if !errors.Is(err, ErrImageNotPresent) {
+		return nil, err
+	}
+	// Another process may have stored, retagged or removed it.
+	if lerr := s.load(); lerr != nil {
+		return nil, lerr
+	}
+	return s.findLoaded(ref)
+}
+
+func (s *Store) findLoaded(ref string) (*Record, error) {
 	if id, ok := isImageID(ref); ok {
 		if r := s.records[id]; r != nil {
 			return r, nil
@@ -169,6 +200,9 @@ func (s *Store) find(ref string) (*Record, error) {
 func (s *Store) List() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.load(); err != nil {
+		s.cfg.Logger.Warn("reloading image records", "err", err)
+	}
 	out := make([]Record, 0, len(s.records))
 	for _, r := range s.records {
 		out = append(out, cloneRecord(r))
