@@ -34,6 +34,7 @@ func commands() []command {
 		{"server", "run a kedge server: store, API server, controllers and this node's agent", runServer},
 		{"kubeconfig", "print the admin kubeconfig of a server's data dir", runKubeconfig},
 		{"image", "manage images on this node: import, ls, rm", runImage},
+		{"store", "back up or restore the cluster store: backup, restore", runStore},
 		{"version", "print kedge's version", runVersion},
 	}
 }

@@ -93,6 +93,10 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	scfg.NodeID = cfg.NodeName
 	scfg.BindAddr = cfg.RaftListen
 	scfg.Logger = log
+	cfg.storeOptions.apply(&scfg)
+	if err := cfg.storeOptions.prepare(ctx, scfg, log); err != nil {
+		return err
+	}
 	store, err := raftkv.Open(ctx, scfg)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
