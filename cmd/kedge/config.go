@@ -44,6 +44,10 @@ type serverConfig struct {
 	Bridge string `json:"bridge"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `json:"logLevel"`
+	// Registries is the registries.yaml (k3s' format: mirrors, auth, TLS).
+	// Default: <data-dir>/registries.yaml, else /etc/kedge/registries.yaml,
+	// else none (anonymous pulls from each registry).
+	Registries string `json:"registries"`
 	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
 	storeOptions `json:",inline"`
 }
@@ -92,6 +96,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
 	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	cfg.storeOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
