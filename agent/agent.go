@@ -79,7 +79,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	if !cfg.DisableEndpoint {
 		ep, err := kubeletapi.New(kubeletapi.Config{Addr: cfg.KubeletAddr, CertFile: cfg.KubeletCertFile,
-			KeyFile: cfg.KubeletKeyFile, Token: cfg.KubeletToken, Logger: cfg.Logger}, logLocator{a})
+			KeyFile: cfg.KubeletKeyFile, Token: cfg.KubeletToken, Logger: cfg.Logger, Streams: streamer{a}}, logLocator{a})
 		if err != nil {
 			return nil, fmt.Errorf("build kubelet endpoint: %w", err)
 		}

@@ -1,9 +1,16 @@
 // Package kubeletapi serves the agent's HTTPS endpoint, the part of
 // kubelet's API that kedge's API server calls: container logs for
-// `kubectl logs` and a health check.
+// `kubectl logs`, exec, attach and port-forward sessions, and a health check.
 //
 //	GET /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&timestamps=&previous=&sinceSeconds=&sinceTime=&limitBytes=
+//	GET|POST /exec/{namespace}/{pod}/{container}?command=&input=&output=&error=&tty=
+//	GET|POST /attach/{namespace}/{pod}/{container}?input=&output=&error=&tty=
+//	GET|POST /portForward/{namespace}/{pod}
 //	GET /healthz
+//
+// exec and attach upgrade to SPDY/3.1 (remote command protocols v1–v5) or to
+// a WebSocket (channel.k8s.io v1–v4 and v5.channel.k8s.io); port-forward to
+// SPDY/3.1 (portforward.k8s.io), directly or tunnelled in a WebSocket.
 //
 // Every request must carry "Authorization: Bearer <token>" with the token the
 // API server was given for kubelets; anything else gets 401.
@@ -61,6 +68,8 @@ type Config struct {
 	Token string
 	// Logger is the debug log; default slog.Default().
 	Logger *slog.Logger
+	// Streams serves exec, attach and port-forward; nil answers 404 there.
+	Streams Streamer
 }
 
 // Validate reports whether cfg can work.
@@ -79,9 +88,10 @@ func (cfg Config) Validate() error {
 
 // Server is the kubelet endpoint. Run serves it; Close stops it.
 type Server struct {
-	cfg  Config
-	logs LogLocator
-	log  *slog.Logger
+	cfg     Config
+	logs    LogLocator
+	streams Streamer
+	log     *slog.Logger
 
 	mu     sync.Mutex
 	srv    *http.Server
@@ -99,7 +109,7 @@ func New(cfg Config, locator LogLocator) (*Server, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, logs: locator, log: cfg.Logger.With("component", "kubelet-endpoint")}, nil
+	return &Server{cfg: cfg, logs: locator, streams: cfg.Streams, log: cfg.Logger.With("component", "kubelet-endpoint")}, nil
 }
 
 // Handler returns the authenticated HTTP handler (for tests and embedding).
@@ -107,6 +117,14 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	mux.HandleFunc("GET /containerLogs/{namespace}/{pod}/{container}", s.containerLogs)
+	if s.streams != nil {
+		// POST for SPDY, GET for WebSocket upgrades.
+		for _, m := range []string{"GET", "POST"} {
+			mux.HandleFunc(m+" /exec/{namespace}/{pod}/{container}", s.exec)
+			mux.HandleFunc(m+" /attach/{namespace}/{pod}/{container}", s.attach)
+			mux.HandleFunc(m+" /portForward/{namespace}/{pod}", s.portForward)
+		}
+	}
 	return s.authenticate(mux)
 }
 

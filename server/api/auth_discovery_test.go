@@ -145,7 +145,7 @@ func TestAggregatedDiscovery(t *testing.T) {
 					pods = &list.Items[0].Versions[0].Resources[i]
 				}
 			}
-			if pods == nil || pods.Scope != apidiscoveryv2.ScopeNamespace || pods.ResponseKind.Kind != "Pod" || len(pods.Subresources) != 3 {
+			if pods == nil || pods.Scope != apidiscoveryv2.ScopeNamespace || pods.ResponseKind.Kind != "Pod" || len(pods.Subresources) != 6 {
 				t.Fatalf("pods discovery: %+v", pods)
 			}
 		}

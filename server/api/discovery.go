@@ -22,6 +22,12 @@ func subresourceInfo(res *resource, sub string) (kind string, verbs []string) {
 		return "Binding", []string{"create"}
 	case "finalize":
 		return res.Kind, []string{"update"}
+	case "exec":
+		return "PodExecOptions", []string{"create", "get"}
+	case "attach":
+		return "PodAttachOptions", []string{"create", "get"}
+	case "portforward":
+		return "PodPortForwardOptions", []string{"create", "get"}
 	}
 	return res.Kind, nil
 }

@@ -172,6 +172,11 @@ func (s *Server) route(r *http.Request, t target) (string, handlerFunc) {
 		}
 	case t.sub == "log" && m == http.MethodGet:
 		return "get", s.serveLog
+	case streamSubresources[t.sub] && m == http.MethodPost:
+		return "create", s.serveStream
+	case streamSubresources[t.sub] && m == http.MethodGet:
+		// WebSocket clients (kubectl ≥ 1.30) upgrade with GET.
+		return "get", s.serveStream
 	case t.sub == "binding" && m == http.MethodPost:
 		return "create", s.serveBinding
 	case t.sub == "finalize" && m == http.MethodPut:

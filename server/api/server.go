@@ -75,7 +75,8 @@ func DefaultConfig() Config {
 }
 
 // knownSubresources are the subresources this package knows how to serve.
-var knownSubresources = map[string]bool{"status": true, "log": true, "binding": true, "finalize": true}
+var knownSubresources = map[string]bool{"status": true, "log": true, "binding": true, "finalize": true,
+	"exec": true, "attach": true, "portforward": true}
 
 // Validate reports the first problem with the Config.
 func (c Config) Validate() error {
@@ -116,8 +117,8 @@ func (c Config) Validate() error {
 			if !knownSubresources[sub] {
 				return fmt.Errorf("api config: resource %q: subresource %q is not served by this package", gr, sub)
 			}
-			if sub == "log" && (c.NodeProxy.Client == nil || c.NodeProxy.BaseURL == nil) {
-				return fmt.Errorf("api config: resource %q serves log: NodeProxy.Client and NodeProxy.BaseURL are required", gr)
+			if (sub == "log" || streamSubresources[sub]) && (c.NodeProxy.Client == nil || c.NodeProxy.BaseURL == nil) {
+				return fmt.Errorf("api config: resource %q serves %s: NodeProxy.Client and NodeProxy.BaseURL are required", gr, sub)
 			}
 		}
 	}

@@ -92,6 +92,9 @@ type subresource struct {
 	responseType string
 	// extraProduces are media types served before the usual ones.
 	extraProduces []string
+	// connect: served by GET and POST that upgrade the connection
+	// (kube-apiserver's "connect" action), with getOptions as parameters.
+	connect bool
 	// getOptions is the options struct whose fields become the GET query
 	// parameters (corev1.PodLogOptions for log), or nil.
 	getOptions any

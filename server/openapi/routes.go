@@ -251,6 +251,8 @@ func (b *routeBuilder) routesFor(r Resource, sub string, sr subresource) []commo
 	add(has(VerbPatch), action{verb: "PATCH", path: itemPath, params: nameParams})
 	add(has(VerbDelete), action{verb: "DELETE", path: itemPath, params: nameParams})
 	add(has(VerbWatch), action{verb: "WATCH", path: "watch/" + itemPath, params: nameParams})
+	add(sr.connect, action{verb: "CONNECTGET", path: itemPath, params: nameParams})
+	add(sr.connect, action{verb: "CONNECTPOST", path: itemPath, params: nameParams})
 	if r.Namespaced && sub == "" {
 		add(has(VerbList), action{verb: "LIST", path: r.Plural, allNamespaces: true})
 		add(has(VerbList) && has(VerbWatch), action{verb: "WATCHLIST", path: "watch/" + r.Plural, allNamespaces: true})
@@ -370,6 +372,17 @@ func (b *routeBuilder) routesFor(r Resource, sub string, sr subresource) []commo
 			rt.produces = streaming
 			params = appendParams(params, b.listOpts)
 			ok(statusResponse{http.StatusOK, "OK", metaV1 + "WatchEvent"})
+		case "CONNECTGET", "CONNECTPOST":
+			rt.method = strings.TrimPrefix(a.verb, "CONNECT")
+			name = "connect" + rt.method[:1] + strings.ToLower(rt.method[1:]) + name
+			rt.doc = "connect " + rt.method + " requests to " + sub + " of " + parent
+			rt.produces = []string{"*/*"}
+			rt.metadata[extensionAction] = "connect"
+			params = nil // kube-apiserver's connect operations take no "pretty"
+			if sr.getOptions != nil {
+				params = appendParams(params, objectParams(sr.getOptions))
+			}
+			ok(statusResponse{http.StatusOK, "OK", typeName("string")})
 		case "WATCHLIST":
 			rt.method, name = http.MethodGet, "watch"+ns+parent+title+"List"+suffix
 			rt.doc = "watch individual changes to a list of " + parent + ". deprecated: use the 'watch' parameter with a list operation instead."
@@ -494,4 +507,9 @@ var subresourceTable = map[string]subresource{
 	// pods/ephemeralcontainers and pods/resize: the Pod, for one part.
 	"ephemeralcontainers": {verbs: []string{VerbGet, VerbUpdate, VerbPatch}},
 	"resize":              {verbs: []string{VerbGet, VerbUpdate, VerbPatch}},
+	// pods/exec, pods/attach and pods/portforward: GET (WebSocket) and POST
+	// (SPDY) that upgrade the connection; the options are query parameters.
+	"exec":        {kind: "PodExecOptions", connect: true, getOptions: &corev1.PodExecOptions{}},
+	"attach":      {kind: "PodAttachOptions", connect: true, getOptions: &corev1.PodAttachOptions{}},
+	"portforward": {kind: "PodPortForwardOptions", connect: true, getOptions: &corev1.PodPortForwardOptions{}},
 }

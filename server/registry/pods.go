@@ -30,7 +30,7 @@ func podResource(now func() time.Time) Resource {
 		Categories:   []string{"all"},
 		Namespaced:   true,
 		Verbs:        allVerbs(),
-		Subresources: []string{"status", "log", "binding"},
+		Subresources: []string{"status", "log", "binding", "exec", "attach", "portforward"},
 		New:          func() runtime.Object { return &corev1.Pod{} },
 		NewList:      func() runtime.Object { return &corev1.PodList{} },
 		Strategy:     podStrategy{now: now},

@@ -23,7 +23,7 @@ func TestCoreDiscovery(t *testing.T) {
 		"namespaces": {"Namespace", "namespace", []string{"ns"}, nil, false,
 			[]string{"create", "delete", "get", "list", "patch", "update", "watch"}, []string{"status", "finalize"}},
 		"nodes":  {"Node", "node", []string{"no"}, nil, false, all, []string{"status"}},
-		"pods":   {"Pod", "pod", []string{"po"}, []string{"all"}, true, all, []string{"status", "log", "binding"}},
+		"pods":   {"Pod", "pod", []string{"po"}, []string{"all"}, true, all, []string{"status", "log", "binding", "exec", "attach", "portforward"}},
 		"events": {"Event", "event", []string{"ev"}, nil, true, all, nil},
 	}
 	got := map[string]disc{}
