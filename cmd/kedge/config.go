@@ -50,22 +50,25 @@ type serverConfig struct {
 	Registries string `json:"registries"`
 	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
 	storeOptions `json:",inline"`
+	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
+	clusterOptions `json:",inline"`
 }
 
 func defaultServerConfig() serverConfig {
 	host, _ := os.Hostname()
 	return serverConfig{
-		DataDir:       "/var/lib/kedge",
-		RunDir:        "/run/kedge",
-		Listen:        "0.0.0.0:6443",
-		NodeName:      strings.ToLower(host),
-		KubeletListen: "0.0.0.0:10250",
-		RaftListen:    "127.0.0.1:6444",
-		CgroupRoot:    "/kedge",
-		PodCIDR:       "10.42.0.0/24",
-		Bridge:        "kedge0",
-		LogLevel:      "info",
-		storeOptions:  defaultStoreOptions(),
+		DataDir:        "/var/lib/kedge",
+		RunDir:         "/run/kedge",
+		Listen:         "0.0.0.0:6443",
+		NodeName:       strings.ToLower(host),
+		KubeletListen:  "0.0.0.0:10250",
+		RaftListen:     "0.0.0.0:6444",
+		CgroupRoot:     "/kedge",
+		PodCIDR:        "10.42.0.0/24",
+		Bridge:         "kedge0",
+		LogLevel:       "info",
+		storeOptions:   defaultStoreOptions(),
+		clusterOptions: defaultClusterOptions(),
 	}
 }
 
@@ -91,13 +94,14 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", cfg.AdvertiseAddress, "address clients and nodes use (default: first non-loopback address)")
 	fs.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "this node's name")
 	fs.StringVar(&cfg.KubeletListen, "kubelet-listen", cfg.KubeletListen, "HTTPS address of the node agent (logs, exec)")
-	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen, "raft transport address")
+	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen, "raft transport address (mutual TLS with the cluster CA; advertised with --advertise-address)")
 	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "absolute cgroup path under which pods run")
 	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
 	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	cfg.storeOptions.addFlags(fs)
+	cfg.clusterOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errUsage
@@ -160,6 +164,9 @@ func (c *serverConfig) complete() error {
 		return fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)
 	}
 	if _, err := c.level(); err != nil {
+		return err
+	}
+	if err := c.clusterOptions.validate(); err != nil {
 		return err
 	}
 	return nil

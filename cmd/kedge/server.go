@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -25,6 +26,7 @@ import (
 	"kedge.dev/kedge/runtime/sandbox"
 	"kedge.dev/kedge/server"
 	"kedge.dev/kedge/server/auth"
+	"kedge.dev/kedge/server/cluster"
 	"kedge.dev/kedge/server/pki"
 )
 
@@ -32,6 +34,9 @@ import (
 // stops it on SIGINT/SIGTERM. Failures before serving are reported as one
 // line by main.
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "members" || args[0] == "remove") {
+		return runMembers(ctx, args[0], args[1:], stdout, stderr)
+	}
 	cfg, err := parseServerFlags(args, stderr)
 	if err != nil {
 		return err
@@ -43,6 +48,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if err := checkWritable(cfg.RunDir); err != nil {
+		return err
+	}
+	if err := cfg.clusterOptions.fetchBundle(ctx, cfg.DataDir, log); err != nil {
 		return err
 	}
 	ca, err := pki.LoadOrCreateCA(filepath.Join(cfg.DataDir, "tls"), "kedge-ca")
@@ -70,6 +78,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	joinTokenPath := filepath.Join(cfg.DataDir, "tokens", joinTokenFile)
+	joinToken, err := cluster.LoadOrCreateToken(joinTokenPath, ca.CertPEM)
+	if err != nil {
+		return err
+	}
+	peer, err := peerTLS(ca, cfg.DataDir, cfg.NodeName)
+	if err != nil {
+		return err
+	}
 
 	// Bind the API port before opening the store so a busy port is one
 	// clear line and not a half-started node.
@@ -93,6 +110,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	scfg.NodeID = cfg.NodeName
 	scfg.BindAddr = cfg.RaftListen
 	scfg.Logger = log
+	cfg.clusterOptions.applyStore(&scfg, cfg.AdvertiseAddress, peer)
 	cfg.storeOptions.apply(&scfg)
 	if err := cfg.storeOptions.prepare(ctx, scfg, log); err != nil {
 		return err
@@ -102,6 +120,22 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("open store: %w", err)
 	}
 	defer store.Close()
+	if err := cfg.clusterOptions.joinRaft(ctx, store, cfg.NodeName, log); err != nil {
+		return err
+	}
+	bundle, err := serverBundle(cfg.DataDir, tokens, joinToken)
+	if err != nil {
+		return err
+	}
+	_, joinSecret, err := cluster.ParseToken(joinToken)
+	if err != nil {
+		return err
+	}
+	clusterAPI, err := cluster.NewHandler(cluster.Config{Membership: store, JoinSecret: joinSecret,
+		AdminToken: tokens.Get(auth.Admin), Bundle: bundle, Logger: log.With("component", "cluster")})
+	if err != nil {
+		return err
+	}
 
 	srv, err := server.New(server.Config{
 		Store: store, Listener: lis, ServingCert: servingCert, CA: ca, Tokens: tokens,
@@ -112,6 +146,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		},
 		ShutdownGrace: shutdownGrace,
 		Logger:        log,
+		Handlers:      map[string]http.Handler{cluster.PathPrefix: clusterAPI},
+		Leadership:    store,
 	})
 	if err != nil {
 		return err
@@ -169,11 +205,14 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	fmt.Fprintf(stdout, "kedge %s: node %q serving the Kubernetes API on %s\n", version, cfg.NodeName, apiURL)
 	fmt.Fprintf(stdout, "kubeconfig: %s\n  export KUBECONFIG=%s; kubectl get nodes\n", kubeconfigPath, kubeconfigPath)
+	fmt.Fprintf(stdout, "add a server: kedge server --join https://%s --token-file FILE  (FILE: a copy of %s)\n",
+		net.JoinHostPort(cfg.AdvertiseAddress, portOf(lis.Addr())), joinTokenPath)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return ag.Run(gctx) })
 	err = g.Wait()
+	cfg.clusterOptions.onStop(store, log)
 	if err != nil && ctx.Err() == nil {
 		return err
 	}

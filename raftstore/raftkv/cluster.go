@@ -56,7 +56,8 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 }
 
 // followerRead makes a read on this server linearizable: it asks the
-// leader for a read index (or computes it when leading) and waits until the
+// leader for a read index (or computes it when leading; a leader that
+// loses its leadership meanwhile asks the next one) and waits until the
 // local state has applied it.
 func (s *Store) followerRead(ctx context.Context) error {
 	resp, err := s.toLeader(ctx, fwdRequest{Kind: "readindex"}, func(ctx context.Context) (fwdResponse, error) {

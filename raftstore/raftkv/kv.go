@@ -13,32 +13,18 @@ import (
 
 // readBarrier is what every read waits for before it reads state.db. With
 // local reads (the default) it returns at once: on a single voter the local
-// state is the committed state. With LinearizableReads it confirms with a
-// quorum that this server still leads, after making sure a barrier of the
-// current term was applied. Together that is linearizable: every write
-// acknowledged before the read started was either applied by this leader's
-// FSM before its future returned, or came from an earlier term and is covered
-// by the barrier.
+// state is the committed state, and a follower may lag. With
+// LinearizableReads it gets a read index from the leader (leaderReadIndex:
+// quorum check plus a barrier of the term) and waits until this server
+// applied it: every write acknowledged before the read started is then
+// visible, on the leader and on followers alike.
 func (s *Store) readBarrier(ctx context.Context) error {
 	if !s.cfg.LinearizableReads {
 		return nil
 	}
-	if s.raft.State() != raft.Leader {
-		// A follower asks the leader for a read index (cluster.go).
-		return s.followerRead(ctx)
-	}
-	if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
-		return fmt.Errorf("linearizable read: %w", err)
-	}
-	term := s.raft.CurrentTerm()
-	if s.barrierTerm.Load() == term {
-		return nil
-	}
-	if err := waitFuture(ctx, s.raft.Barrier(0)); err != nil {
-		return fmt.Errorf("linearizable read: barrier: %w", err)
-	}
-	s.barrierTerm.Store(term)
-	return nil
+	// The leader computes the read index itself, a follower asks the
+	// leader; either way the read waits through an election (cluster.go).
+	return s.followerRead(ctx)
 }
 
 // Get returns the current value of key.
