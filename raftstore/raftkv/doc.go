@@ -9,11 +9,14 @@
 // that decides what a read waits for first (nothing, or a quorum check when
 // Config.LinearizableReads is set).
 //
-// Today a cluster has a single voter, bootstrapped on first start. The seams
-// for more servers are: the TCP transport bound to Config.BindAddr and
-// advertised as Config.AdvertiseAddr; Store.apply, the one place writes enter
-// raft (a follower would forward there); waitReady, which Open uses to wait
-// for a leader.
+// Clusters: the first server bootstraps a cluster of one; others start
+// with JoinExisting and are added by Join on any member (forwarded to the
+// leader, which admits MaxVoters voters and then nonvoters: membership.go).
+// The raft port carries raft and kedge's forwarding RPC (transport.go,
+// forward.go), under mutual TLS when PeerTLS is set: followers forward
+// writes (apply) and ask the leader for a read index (readBarrier). A
+// forwarded write returns once this server applied it too. Leadership
+// reports leadership after a barrier of the term, for leader-only work.
 //
 // Durability: raft.db is written with synchronous=FULL (raft acknowledges
 // only what is on disk); state.db with synchronous=NORMAL, because it records
@@ -27,6 +30,8 @@
 //     directory belongs to one process.
 //   - Keep NodeID and, once there are several servers, BindAddr and
 //     AdvertiseAddr stable across restarts (port 0 is for tests).
+//   - After Open of a server that NeedsJoin, call Join on a member with
+//     this server's ID and Addr, then WaitReady.
 //   - A write whose context ends early may still commit: re-read before
 //     retrying a non-idempotent write.
 //   - When a watch channel closes, watch again from the last revision seen;
