@@ -271,7 +271,7 @@ func TestClusterFourthJoinsAsNonvoterAndCatchesUpBySnapshot(t *testing.T) {
 func TestForwardingNeedsClientCertificate(t *testing.T) {
 	stores := testCluster(t, 1, nil)
 	for _, cfg := range []*tls.Config{
-		nil, // plain TCP
+		nil,                        // plain TCP
 		{InsecureSkipVerify: true}, // TLS without a client certificate
 		func() *tls.Config { c := testPeerTLS(t); c.InsecureSkipVerify = true; return c }(), // other CA
 	} {
