@@ -488,4 +488,3 @@ func (w *watchLog) check(t *testing.T, acked []string) {
 	}
 	t.Logf("watch: %d events across reconnects (%v)", len(w.names), w.errs)
 }
-
