@@ -196,8 +196,15 @@ func (s *Server) runControllers(ctx context.Context) error {
 	if s.cfg.Leadership == nil {
 		return s.runLeaderControllers(ctx)
 	}
+	return runWhileLeading(ctx, s.cfg.Leadership, s.runLeaderControllers, s.log)
+}
+
+// runWhileLeading runs work whenever l reports leadership, cancels it when
+// the leadership changes, and returns when ctx ends. A work that fails
+// while leading is logged and started again after a second.
+func runWhileLeading(ctx context.Context, l Leadership, work func(context.Context) error, log *slog.Logger) error {
 	for {
-		leader, changed := s.cfg.Leadership.Leadership()
+		leader, changed := l.Leadership()
 		if !leader {
 			select {
 			case <-ctx.Done():
@@ -206,10 +213,10 @@ func (s *Server) runControllers(ctx context.Context) error {
 				continue
 			}
 		}
-		s.log.Info("starting controllers and scheduler: this server leads")
+		log.Info("starting controllers and scheduler: this server leads")
 		lctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
-		go func() { done <- s.runLeaderControllers(lctx) }()
+		go func() { done <- work(lctx) }()
 		var err error
 		select {
 		case <-ctx.Done():
@@ -225,9 +232,7 @@ func (s *Server) runControllers(ctx context.Context) error {
 			return nil
 		}
 		if err != nil && !errors.Is(err, context.Canceled) {
-			// A controller failed while leading: log it and start over at
-			// the next check rather than stop the server.
-			s.log.Error("controllers stopped", "err", err)
+			log.Error("controllers stopped", "err", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -235,7 +240,7 @@ func (s *Server) runControllers(ctx context.Context) error {
 			}
 			continue
 		}
-		s.log.Info("controllers and scheduler stopped: leadership lost")
+		log.Info("controllers and scheduler stopped: leadership changed")
 	}
 }
 
