@@ -306,3 +306,39 @@ func TestConformanceThreeServersOnFollower(t *testing.T) {
 		return followers[0]
 	})
 }
+
+// A planned stop hands leadership to another voter; a server that leaves
+// is no longer a member and the others keep a quorum of the rest.
+func TestClusterHandoffAndLeave(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stores := testCluster(t, 3, nil)
+	leader, _ := leaderOf(t, stores...)
+	if err := leader.Handoff(ctx); err != nil {
+		t.Fatalf("Handoff: %v", err)
+	}
+	if ok, _ := leader.Leadership(); ok {
+		t.Fatal("still leader after Handoff")
+	}
+	next, others := leaderOf(t, stores...)
+	if next == leader {
+		t.Fatal("leadership did not move")
+	}
+	var leaver *Store
+	for _, s := range others {
+		if s != leader {
+			leaver = s
+		}
+	}
+	if err := leaver.Leave(ctx); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	leaver.Close()
+	members, err := next.Members(ctx)
+	if err != nil || len(members) != 2 {
+		t.Fatalf("members after leave = %+v, %v", members, err)
+	}
+	if _, err := leader.Create(ctx, "/after-leave", nil); err != nil {
+		t.Fatalf("write after leave: %v", err)
+	}
+}
