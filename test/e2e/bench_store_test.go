@@ -1,0 +1,380 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"kedge.dev/kedge/raftstore"
+	"kedge.dev/kedge/raftstore/raftkv"
+)
+
+// kvClient is one benchmark client: a blind put and a compare-and-swap
+// (read the key, then write it conditionally on the mod revision read —
+// Kubernetes' GuaranteedUpdate) of a 1 KiB value.
+type kvClient interface {
+	put(ctx context.Context, key string, value []byte) error
+	cas(ctx context.Context, key string, value []byte) error
+}
+
+// kvTarget is one system under test. procs are the processes whose RSS and
+// disk writes are counted (none: this process). A 3-member target is one
+// more kvTarget with three procs.
+type kvTarget struct {
+	name     string
+	measures string
+	procs    []int
+	// prepare creates the keys worker w will use (some systems cannot
+	// update a key that does not exist).
+	prepare func(ctx context.Context, keys []string) error
+	client  func() kvClient
+	close   func()
+}
+
+const (
+	benchValueSize  = 1024
+	benchKeysPerCli = 8
+)
+
+// BenchmarkStore compares kedge's store with etcd side by side: 1, 16 and
+// 64 concurrent clients, puts and compare-and-swaps of 1 KiB values, fsync
+// on. Figures are logged as a table with kedge/etcd ratios.
+func BenchmarkStore(b *testing.B) {
+	if _, err := exec.LookPath("etcd"); err != nil {
+		b.Fatalf("etcd is needed as the peer (Debian etcd-server; make bench installs it): %v", err)
+	}
+	seconds := 5.0
+	if v, err := strconv.ParseFloat(os.Getenv("KEDGE_BENCH_SECONDS"), 64); err == nil {
+		seconds = v
+	}
+	b.Logf("command: make bench (go test -run '^$' -bench Store -benchtime 1x ./test/e2e); %.0fs per cell (KEDGE_BENCH_SECONDS)", seconds)
+	// KEDGE_BENCH_TARGETS (comma-separated: etcd, kedge-api, raftkv-inproc)
+	// narrows the run, e.g. to profile one target.
+	var targets []func(testing.TB) *kvTarget
+	for _, t := range []struct {
+		name  string
+		start func(testing.TB) *kvTarget
+	}{{"etcd", startEtcd}, {"kedge-api", startKedgeAPI}, {"raftkv-inproc", startRaftkvInProcess}} {
+		if only := os.Getenv("KEDGE_BENCH_TARGETS"); only == "" || strings.Contains(","+only+",", ","+t.name+",") {
+			targets = append(targets, t.start)
+		}
+	}
+	type cell struct {
+		target, op string
+		clients    int
+		res        benchResult
+	}
+	var cells []cell
+	for _, start := range targets {
+		tg := start(b)
+		b.Logf("%s: %s", tg.name, tg.measures)
+		for _, clients := range []int{1, 16, 64} {
+			keys := make([][]string, clients)
+			var all []string
+			for w := range keys {
+				for j := 0; j < benchKeysPerCli; j++ {
+					keys[w] = append(keys[w], fmt.Sprintf("bench-%d-%d", w, j))
+				}
+				all = append(all, keys[w]...)
+			}
+			if err := tg.prepare(context.Background(), all); err != nil {
+				b.Fatalf("%s: prepare keys: %v", tg.name, err)
+			}
+			for _, op := range []string{"put", "cas"} {
+				res := runCell(b, tg, op, keys, time.Duration(seconds*float64(time.Second)))
+				cells = append(cells, cell{tg.name, op, clients, res})
+				b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB  %7.1f KiB written/1000 writes  (%d ops, %d errors)",
+					tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, res.writeKiBPer1000, res.ops, res.errors)
+			}
+		}
+		tg.close()
+	}
+	b.Log("ratios kedge / etcd (throughput >1 is better; latency, RSS, bytes <1 is better):")
+	find := func(target, op string, clients int) *benchResult {
+		for i := range cells {
+			if cells[i].target == target && cells[i].op == op && cells[i].clients == clients {
+				return &cells[i].res
+			}
+		}
+		return nil
+	}
+	for _, name := range []string{"kedge-api", "raftkv-inproc"} {
+		for _, op := range []string{"put", "cas"} {
+			for _, clients := range []int{1, 16, 64} {
+				k, e := find(name, op, clients), find("etcd", op, clients)
+				if k == nil || e == nil || e.opsPerSec == 0 {
+					continue
+				}
+				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx  bytes/write %.2fx",
+					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, k.writeKiBPer1000/e.writeKiBPer1000)
+				if op == "put" && clients == 16 {
+					b.ReportMetric(k.opsPerSec/e.opsPerSec, name+"-put16-throughput-x-etcd")
+				}
+			}
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func ratio(a, b time.Duration) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+type benchResult struct {
+	ops, errors     int
+	opsPerSec       float64
+	p50, p99        time.Duration
+	rssMiB          float64
+	writeKiBPer1000 float64
+}
+
+// runCell runs len(keys) clients for d, each on its own keys.
+func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Duration) benchResult {
+	procs := tg.procs
+	if len(procs) == 0 {
+		procs = []int{os.Getpid()}
+	}
+	w0 := writeBytes(b, procs)
+	// Each write carries a new value: kedge's API, like Kubernetes, skips
+	// writes that change nothing.
+	pad := strings.Repeat("x", benchValueSize)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	errs := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for _, ks := range keys {
+		c := tg.client()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []time.Duration
+			bad := 0
+			for i := 0; ctx.Err() == nil; i++ {
+				seq := strconv.Itoa(i) + "-"
+				value := []byte(seq + pad[len(seq):])
+				t0 := time.Now()
+				var err error
+				if op == "put" {
+					err = c.put(context.Background(), ks[i%len(ks)], value)
+				} else {
+					err = c.cas(context.Background(), ks[i%len(ks)], value)
+				}
+				if err != nil {
+					bad++
+					continue
+				}
+				mine = append(mine, time.Since(t0))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errs += bad
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	written := writeBytes(b, procs) - w0
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	r := benchResult{ops: len(lat), errors: errs, opsPerSec: float64(len(lat)) / elapsed.Seconds()}
+	if len(lat) > 0 {
+		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+		r.writeKiBPer1000 = float64(written) / 1024 / float64(len(lat)) * 1000
+	}
+	for _, p := range procs {
+		r.rssMiB += rssMiB(b, p)
+	}
+	return r
+}
+
+// writeBytes sums write_bytes of /proc/<pid>/io: bytes the processes
+// caused to be sent to the storage layer.
+func writeBytes(b testing.TB, pids []int) int64 {
+	var n int64
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+		if err != nil {
+			b.Fatalf("read io of %d: %v", pid, err)
+		}
+		for _, l := range strings.Split(string(raw), "\n") {
+			if v, ok := strings.CutPrefix(l, "write_bytes: "); ok {
+				x, _ := strconv.ParseInt(v, 10, 64)
+				n += x
+			}
+		}
+	}
+	return n
+}
+
+// startEtcd runs Debian's etcd (fsync on, defaults) on loopback ports.
+func startEtcd(tb testing.TB) *kvTarget {
+	dir := tb.TempDir()
+	cport, pport := freePort(tb), freePort(tb)
+	curl, purl := fmt.Sprintf("http://127.0.0.1:%d", cport), fmt.Sprintf("http://127.0.0.1:%d", pport)
+	cmd := exec.Command("etcd", "--name", "bench", "--data-dir", dir,
+		"--listen-client-urls", curl, "--advertise-client-urls", curl,
+		"--listen-peer-urls", purl, "--initial-advertise-peer-urls", purl,
+		"--initial-cluster", "bench="+purl, "--log-level", "warn")
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		tb.Fatalf("start etcd: %v", err)
+	}
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{curl}, DialTimeout: 10 * time.Second})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	eventually(tb, 30*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := cli.Put(ctx, "ready", "1")
+		return err
+	})
+	out, _ := exec.Command("etcd", "--version").Output()
+	return &kvTarget{
+		name:     "etcd",
+		measures: fmt.Sprintf("%s as one member, clientv3 (gRPC), one client connection shared by all goroutines", strings.SplitN(string(out), "\n", 2)[0]),
+		procs:    []int{cmd.Process.Pid},
+		prepare: func(ctx context.Context, keys []string) error {
+			for _, k := range keys {
+				if _, err := cli.Put(ctx, k, "init"); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		client: func() kvClient { return etcdClient{cli} },
+		close: func() {
+			cli.Close()
+			cmd.Process.Kill()
+			cmd.Wait()
+		},
+	}
+}
+
+type etcdClient struct{ c *clientv3.Client }
+
+func (e etcdClient) put(ctx context.Context, key string, value []byte) error {
+	_, err := e.c.Put(ctx, key, string(value))
+	return err
+}
+
+func (e etcdClient) cas(ctx context.Context, key string, value []byte) error {
+	g, err := e.c.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if len(g.Kvs) == 0 {
+		return errors.New("key missing")
+	}
+	r, err := e.c.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", g.Kvs[0].ModRevision)).
+		Then(clientv3.OpPut(key, string(value))).Commit()
+	if err == nil && !r.Succeeded {
+		return errors.New("cas conflict")
+	}
+	return err
+}
+
+// startKedgeAPI runs the real kedge server; kedge has no network KV API, so
+// its peer of etcd's KV is the Kubernetes API: each key is a Namespace whose
+// 1 KiB annotation is the value.
+func startKedgeAPI(tb testing.TB) *kvTarget {
+	s := newServer(tb)
+	c := newNSClient(s)
+	return &kvTarget{
+		name: "kedge-api",
+		measures: "the real `kedge server` process (store + API server + controllers + agent) through its Kubernetes API over HTTPS/JSON: " +
+			"put = PUT Namespace without resourceVersion, cas = GET + PUT with the resourceVersion read; each key a Namespace with a 1 KiB annotation",
+		procs: []int{s.cmd.Process.Pid},
+		prepare: func(ctx context.Context, keys []string) error {
+			for _, k := range keys {
+				err := c.create(ctx, k, "init")
+				var st *errStatus
+				if err != nil && !(errors.As(err, &st) && st.code == 409) {
+					return err
+				}
+			}
+			return nil
+		},
+		client: func() kvClient { return nsBenchClient{c} },
+		close:  func() {},
+	}
+}
+
+type nsBenchClient struct{ c *nsClient }
+
+func (n nsBenchClient) put(ctx context.Context, key string, value []byte) error {
+	return n.c.Write(ctx, key, string(value))
+}
+
+func (n nsBenchClient) cas(ctx context.Context, key string, value []byte) error {
+	_, ok, err := n.c.CAS(ctx, key, string(value))
+	if err == nil && !ok {
+		return errors.New("cas conflict")
+	}
+	return err
+}
+
+// startRaftkvInProcess opens raftkv (kedge's store: hashicorp/raft + SQLite,
+// default config, fsync on) inside this process: the store alone, without
+// network or API.
+func startRaftkvInProcess(tb testing.TB) *kvTarget {
+	cfg := raftkv.DefaultConfig()
+	cfg.DataDir = filepath.Join(tb.TempDir(), "db")
+	cfg.NodeID, cfg.BindAddr = "bench", fmt.Sprintf("127.0.0.1:%d", freePort(tb))
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	s, err := raftkv.Open(context.Background(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &kvTarget{
+		name:     "raftkv-inproc",
+		measures: "raftstore/raftkv in the benchmark process (no network, no API): RSS and disk writes are of the whole go test process",
+		prepare: func(ctx context.Context, keys []string) error {
+			for _, k := range keys {
+				if _, err := s.Create(ctx, k, []byte("init")); err != nil && !errors.Is(err, raftstore.ErrKeyExists) {
+					return err
+				}
+			}
+			return nil
+		},
+		client: func() kvClient { return storeBenchClient{s} },
+		close:  func() { s.Close() },
+	}
+}
+
+type storeBenchClient struct{ s raftstore.Store }
+
+func (c storeBenchClient) put(ctx context.Context, key string, value []byte) error {
+	_, err := c.s.Update(ctx, key, value, 0)
+	return err
+}
+
+func (c storeBenchClient) cas(ctx context.Context, key string, value []byte) error {
+	kv, err := c.s.Get(ctx, key)
+	if err != nil {
+		return err
+	}
+	_, err = c.s.Update(ctx, key, value, kv.ModRevision)
+	return err
+}
