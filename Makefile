@@ -69,8 +69,11 @@ test: deps lint unit e2e smoke-cross
 e2e-long: deps build images
 	KEDGE_BIN=$(CURDIR)/bin/kedge KEDGE_IMAGES=$(CURDIR)/$(IMAGES) KEDGE_LONG=1 \
 	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 90m -v ./test/e2e
+	# The store's long churn (100k updates) runs in-process.
+	KEDGE_LONG=1 $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -run 'TestChurn' -v ./raftstore/raftkv
 
 bench: deps build build-arm64 build-armv7 images
+	@scripts/install-deps.sh etcd-server   # the store benchmark's peer (Debian's etcd 3.4)
 	KEDGE_BIN=$(CURDIR)/bin/kedge KEDGE_IMAGES=$(CURDIR)/$(IMAGES) \
 	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x -v ./test/e2e
 
