@@ -57,9 +57,13 @@ type Config struct {
 	// RelistPeriod is how often container states are polled to notice
 	// exits; default 1 s.
 	RelistPeriod time.Duration
-	// CgroupRoot is the cgroup path under which pods live, as
-	// <CgroupRoot>/pods/<uid>; default "/kedge".
+	// CgroupRoot is the cgroup path under which pods live, in kubelet's QoS
+	// hierarchy (<CgroupRoot>/kubepods/[burstable|besteffort/]pod<uid>);
+	// default "/kedge".
 	CgroupRoot string
+	// PodPidsLimit is the most processes (tasks) one pod may run, set on the
+	// pod's cgroup; default 4096, -1 for no limit.
+	PodPidsLimit int64
 	// ResolvConf is the host resolver file copied into pods; default
 	// /etc/resolv.conf.
 	ResolvConf string
@@ -86,6 +90,7 @@ func DefaultConfig() Config {
 		HeartbeatPeriod: 10 * time.Second,
 		RelistPeriod:    time.Second,
 		CgroupRoot:      "/kedge",
+		PodPidsLimit:    4096,
 		ResolvConf:      "/etc/resolv.conf",
 		HostsFile:       "/etc/hosts",
 		Version:         "dev",
@@ -115,6 +120,9 @@ func (cfg Config) withDefaults() Config {
 	set(&cfg.Version, d.Version)
 	set(&cfg.KubeletVersion, d.KubeletVersion)
 	setDur(&cfg.SyncPeriod, d.SyncPeriod)
+	if cfg.PodPidsLimit == 0 {
+		cfg.PodPidsLimit = d.PodPidsLimit
+	}
 	setDur(&cfg.HeartbeatPeriod, d.HeartbeatPeriod)
 	setDur(&cfg.RelistPeriod, d.RelistPeriod)
 	if cfg.Logger == nil {

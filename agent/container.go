@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"path"
 	"strconv"
 	"strings"
 
@@ -47,6 +46,12 @@ func (a *Agent) containerSpec(pod *corev1.Pod, c *corev1.Container, attempt int,
 	if err != nil {
 		return runtime.ContainerSpec{}, err
 	}
+	sec, err := containerSecurity(pod, c)
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	oom := oomScoreAdj(pod, c, a.memCapacity())
+	sec.OOMScoreAdj = &oom
 	spec := runtime.ContainerSpec{
 		ID:           containerID(pod, c.Name, attempt),
 		Image:        c.Image,
@@ -57,7 +62,8 @@ func (a *Agent) containerSpec(pod *corev1.Pod, c *corev1.Container, attempt int,
 		Hostname:     podHostname(pod),
 		Mounts:       mounts,
 		Resources:    containerResources(c),
-		CgroupParent: path.Join(a.cfg.CgroupRoot, "pods", string(pod.UID)),
+		Security:     sec,
+		CgroupParent: podCgroup(a.cfg.CgroupRoot, pod),
 		LogPath:      a.containerLogPath(pod, c.Name, attempt),
 		Labels: map[string]string{
 			LabelPodUID:        string(pod.UID),
@@ -182,33 +188,6 @@ func resourceField(pod *corev1.Pod, c *corev1.Container, ref *corev1.ResourceFie
 	}
 	v := (q.Value() + divisor.Value() - 1) / divisor.Value()
 	return strconv.FormatInt(v, 10), nil
-}
-
-// containerResources converts requests and limits to cgroup settings the
-// way kubelet does: shares from the cpu request (2 when none), quota from
-// the cpu limit over a 100 ms period, and the memory limit.
-func containerResources(c *corev1.Container) runtime.Resources {
-	const period = 100000 // µs
-	var r runtime.Resources
-	cpuReq, hasReq := c.Resources.Requests[corev1.ResourceCPU]
-	cpuLim, hasLim := c.Resources.Limits[corev1.ResourceCPU]
-	if !hasReq && hasLim {
-		cpuReq, hasReq = cpuLim, true // the API server's defaulting
-	}
-	r.CPUShares = 2
-	if hasReq {
-		if s := uint64(cpuReq.MilliValue() * 1024 / 1000); s > 2 {
-			r.CPUShares = s
-		}
-	}
-	if hasLim && !cpuLim.IsZero() {
-		r.CPUPeriod = period
-		r.CPUQuota = max(cpuLim.MilliValue()*period/1000, 1000)
-	}
-	if mem, ok := c.Resources.Limits[corev1.ResourceMemory]; ok && !mem.IsZero() {
-		r.MemoryLimit = mem.Value()
-	}
-	return r
 }
 
 // expand replaces $(VAR) with vars[VAR] (left as is when unknown) and $$(

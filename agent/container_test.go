@@ -75,6 +75,7 @@ func testAgent(t testing.TB) *Agent {
 }
 
 func TestContainerSpec(t *testing.T) {
+	burstableNoMemoryRequest := 999 // a memory limit without a request: Burstable
 	a := testAgent(t)
 	grace := int64(1)
 	pod := &corev1.Pod{
@@ -125,7 +126,8 @@ func TestContainerSpec(t *testing.T) {
 			{Source: filepath.Join(a.cfg.DataDir, "hp"), Destination: "/host", ReadOnly: true},
 		},
 		Resources:    runtime.Resources{CPUShares: 2, MemoryLimit: 64 << 20},
-		CgroupParent: "/kedge/pods/uid-1",
+		Security:     runtime.Security{OOMScoreAdj: &burstableNoMemoryRequest},
+		CgroupParent: "/kedge/kubepods/burstable/poduid-1",
 		LogPath:      filepath.Join(a.cfg.PodLogDir, "prod_web_uid-1", "app", "3.log"),
 		Labels: map[string]string{LabelPodUID: "uid-1", LabelPodNamespace: "prod", LabelPodName: "web",
 			LabelContainerName: "app", LabelAttempt: "3", LabelHash: spec.Labels[LabelHash]},

@@ -38,6 +38,19 @@ type containerObserver interface {
 	ListContainers(ctx context.Context) ([]runtime.ContainerStatus, error)
 }
 
+// podCgroups keeps pod-level cgroups (runtime.Runtime). EnsureCgroup
+// creates the cgroup and applies the limits, idempotently; RemoveCgroup of
+// a missing cgroup is not an error and fails while containers remain.
+type podCgroups interface {
+	EnsureCgroup(ctx context.Context, path string, res runtime.Resources) error
+	RemoveCgroup(ctx context.Context, path string) error
+}
+
+// containerStats samples a running container's usage (runtime.Runtime).
+type containerStats interface {
+	Stats(ctx context.Context, id string) (runtime.ContainerStats, error)
+}
+
 // podRuntime is everything the agent needs of the container runtime. All
 // methods must be safe for concurrent use (pod workers call them in
 // parallel).
@@ -45,6 +58,8 @@ type podRuntime interface {
 	imageLookup
 	containerLifecycle
 	containerObserver
+	podCgroups
+	containerStats
 }
 
 // podSandboxes keeps pods' namespaces (sandbox.Manager). Ensure is

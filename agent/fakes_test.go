@@ -40,11 +40,13 @@ type fakeRuntime struct {
 	specs      map[string]runtime.ContainerSpec
 	created    int
 	stopGrace  map[string]time.Duration
+	cgroups    map[string]runtime.Resources // pod cgroups made by EnsureCgroup
 }
 
 func newFakeRuntime(images ...string) *fakeRuntime {
 	r := &fakeRuntime{images: map[string]bool{}, containers: map[string]*runtime.ContainerStatus{},
-		specs: map[string]runtime.ContainerSpec{}, stopGrace: map[string]time.Duration{}}
+		specs: map[string]runtime.ContainerSpec{}, stopGrace: map[string]time.Duration{},
+		cgroups: map[string]runtime.Resources{}}
 	for _, i := range images {
 		r.images[i] = true
 	}

@@ -186,12 +186,24 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		return err
 	}
 	spec.NetNS, spec.IPCNS, spec.UTSNS = w.sb.NetNS, w.sb.IPCNS, w.sb.UTSNS
+	if err := w.a.rt.EnsureCgroup(ctx, spec.CgroupParent, podResources(pod, w.a.cfg.PodPidsLimit)); err != nil {
+		w.waiting[c.Name] = podsync.Waiting{Reason: "CreateContainerError", Message: err.Error()}
+		ev.Event(ref, corev1.EventTypeWarning, "Failed", "Error: pod cgroup: "+err.Error())
+		return err
+	}
 	err = w.a.rt.CreateContainer(ctx, spec)
 	if errors.Is(err, runtime.ErrContainerExists) {
 		// A leftover of an earlier try with the same attempt: replace it.
 		if rerr := w.a.rt.RemoveContainer(ctx, spec.ID); rerr == nil {
 			err = w.a.rt.CreateContainer(ctx, spec)
 		}
+	}
+	if errors.Is(err, runtime.ErrRunAsNonRoot) {
+		// kubelet checks this while building the container's config.
+		msg := fmt.Sprintf("%v (pod: %q, container: %s)", runtime.ErrRunAsNonRoot, pod.Name+"_"+pod.Namespace+"("+string(pod.UID)+")", c.Name)
+		w.waiting[c.Name] = podsync.Waiting{Reason: "CreateContainerConfigError", Message: msg}
+		ev.Event(ref, corev1.EventTypeWarning, "Failed", "Error: "+msg)
+		return err
 	}
 	if err != nil {
 		w.waiting[c.Name] = podsync.Waiting{Reason: "CreateContainerError", Message: err.Error()}
@@ -351,6 +363,9 @@ func (w *podWorker) cleanup(ctx context.Context, pod *corev1.Pod) error {
 	}
 	if err := w.releaseSandbox(ctx, pod); err != nil {
 		return err
+	}
+	if err := w.a.rt.RemoveCgroup(ctx, podCgroup(w.a.cfg.CgroupRoot, pod)); err != nil {
+		return fmt.Errorf("remove pod cgroup: %w", err)
 	}
 	if err := w.a.removePodFiles(pod); err != nil {
 		return err

@@ -71,7 +71,7 @@ func (a *Agent) preparePodDir(pod *corev1.Pod, podIP string) error {
 		if v.EmptyDir == nil {
 			continue
 		}
-		if err := a.ensureEmptyDir(pod.UID, v.Name, v.EmptyDir); err != nil {
+		if err := a.ensureEmptyDir(pod.UID, v.Name, v.EmptyDir, fsGroup(pod)); err != nil {
 			return err
 		}
 	}
@@ -140,8 +140,10 @@ func onlyLoopbackNameservers(data []byte) bool {
 }
 
 // ensureEmptyDir creates an emptyDir volume; medium Memory gets a tmpfs
-// (sized by sizeLimit), mounted once.
-func (a *Agent) ensureEmptyDir(uid types.UID, name string, src *corev1.EmptyDirVolumeSource) error {
+// (sized by sizeLimit), mounted once. With an fsGroup (gid ≥ 0) the
+// directory belongs to that group with the setgid bit, as kubelet's volume
+// ownership management leaves it, so new files inherit the group.
+func (a *Agent) ensureEmptyDir(uid types.UID, name string, src *corev1.EmptyDirVolumeSource, gid int) error {
 	dir := a.emptyDirPath(uid, name)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return fmt.Errorf("create emptyDir %s: %w", name, err)
@@ -149,9 +151,25 @@ func (a *Agent) ensureEmptyDir(uid types.UID, name string, src *corev1.EmptyDirV
 	if err := os.Chmod(dir, 0o777); err != nil { // any container user may write, as in kubelet
 		return fmt.Errorf("chmod emptyDir %s: %w", name, err)
 	}
-	if src.Medium != corev1.StorageMediumMemory {
+	if src.Medium == corev1.StorageMediumMemory {
+		if err := mountEmptyDirTmpfs(dir, name, src); err != nil {
+			return err
+		}
+	}
+	if gid < 0 {
 		return nil
 	}
+	if err := os.Lchown(dir, -1, gid); err != nil {
+		return fmt.Errorf("set fsGroup of emptyDir %s: %w", name, err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSetgid); err != nil {
+		return fmt.Errorf("set fsGroup of emptyDir %s: %w", name, err)
+	}
+	return nil
+}
+
+// mountEmptyDirTmpfs mounts a tmpfs on dir unless one is there.
+func mountEmptyDirTmpfs(dir, name string, src *corev1.EmptyDirVolumeSource) error {
 	if mounted, err := isMountPoint(dir); err != nil || mounted {
 		return err
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
 	"golang.org/x/sys/unix"
 )
 
@@ -207,4 +209,48 @@ func (p *parentRegistry) removeEmpty(mounts []cgroupMount, leaf string) error {
 		return nil
 	}
 	return p.save(list)
+}
+
+// EnsureCgroup creates the cgroup at the absolute path p (and its parents)
+// in every hierarchy and applies res to it; it is idempotent and is how the
+// caller keeps pod-level limits above its containers' cgroups. Device rules
+// are left alone (the containers have their own). A cgroup made this way is
+// removed by RemoveCgroup, never by RemoveContainer.
+func (r *Runtime) EnsureCgroup(ctx context.Context, p string, res Resources) error {
+	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+		return fmt.Errorf("%w: cgroup %q must be a clean absolute path below the root", ErrInvalidSpec, p)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	cr := cgroupResources(res, r.host)
+	cr.SkipDevices = true
+	m, err := manager.New(&cgroups.Cgroup{Path: p, Resources: cr})
+	if err != nil {
+		return fmt.Errorf("cgroup %s: %w", p, err)
+	}
+	if err := m.Apply(-1); err != nil { // -1: create without adding a process
+		return fmt.Errorf("create cgroup %s: %w", p, err)
+	}
+	if err := m.Set(cr); err != nil {
+		return fmt.Errorf("set limits of cgroup %s: %w", p, err)
+	}
+	return nil
+}
+
+// RemoveCgroup removes the cgroup at p made by EnsureCgroup; it fails
+// wrapping ErrInvalidState while the cgroup still holds containers.
+// Removing a cgroup that does not exist is not an error.
+func (r *Runtime) RemoveCgroup(ctx context.Context, p string) error {
+	if !path.IsAbs(p) || path.Clean(p) != p || p == "/" {
+		return fmt.Errorf("%w: cgroup %q must be a clean absolute path below the root", ErrInvalidSpec, p)
+	}
+	gone, err := removeCgroup(r.mounts, p)
+	if err != nil {
+		return err
+	}
+	if !gone {
+		return fmt.Errorf("remove cgroup %s: %w: it still holds processes or children", p, ErrInvalidState)
+	}
+	return nil
 }

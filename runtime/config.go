@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+
+	"kedge.dev/kedge/runtime/logs"
 )
 
 // Config configures a Runtime.
@@ -26,6 +28,12 @@ type Config struct {
 	InitPath string
 	// InitArgs must be empty, for the same reason as InitPath.
 	InitArgs []string
+	// LogMaxSize is the size in bytes at which a container's log file is
+	// rotated; 0 turns rotation off. Default logs.DefaultMaxSize (10 MiB).
+	LogMaxSize int64
+	// LogMaxFiles is how many files of one container's log are kept, the
+	// current one included. Default logs.DefaultMaxFiles (5).
+	LogMaxFiles int
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -33,9 +41,11 @@ type Config struct {
 // DefaultConfig returns the configuration of a standard node.
 func DefaultConfig() Config {
 	return Config{
-		Root:       "/var/lib/kedge/runtime",
-		StateDir:   "/run/kedge/containers",
-		CgroupRoot: "/kedge",
+		Root:        "/var/lib/kedge/runtime",
+		StateDir:    "/run/kedge/containers",
+		CgroupRoot:  "/kedge",
+		LogMaxSize:  logs.DefaultMaxSize,
+		LogMaxFiles: logs.DefaultMaxFiles,
 	}
 }
 
@@ -56,6 +66,9 @@ func (c Config) Validate() error {
 		if errA != nil || errB != nil || a != b {
 			return errors.New("runtime config: InitPath must be empty or this executable: libcontainer re-executes /proc/self/exe as the container init")
 		}
+	}
+	if c.LogMaxSize < 0 || c.LogMaxFiles < 0 {
+		return errors.New("runtime config: LogMaxSize and LogMaxFiles must not be negative")
 	}
 	if len(c.InitArgs) > 0 {
 		return errors.New("runtime config: InitArgs must be empty: libcontainer always passes \"init\"")

@@ -31,7 +31,7 @@ type container struct {
 
 	readers []*os.File     // FIFO read ends of stdout and stderr
 	copiers sync.WaitGroup // one per reader
-	logFile *os.File
+	logFile *logs.RotatingFile
 }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9_+\-.]+$`)
@@ -98,6 +98,9 @@ func (r *Runtime) CreateContainer(ctx context.Context, spec ContainerSpec) (err 
 		State: StateCreated, CreatedAt: time.Now(),
 	}
 	if err := r.mountRootfs(c); err != nil {
+		return fmt.Errorf("create container %s: %w", spec.ID, err)
+	}
+	if err := checkSecurity(spec, rootfs.NewLayout(c.dir).Merged, rec.User, r.host); err != nil {
 		return fmt.Errorf("create container %s: %w", spec.ID, err)
 	}
 	if err := c.h.save(c.dir); err != nil {
@@ -175,7 +178,7 @@ func (r *Runtime) start(c *container) (err error) {
 		return err
 	}
 	layout := rootfs.NewLayout(c.dir)
-	user, err := execUser(layout.Merged, rec.User)
+	user, err := processUser(layout.Merged, rec.User, h.Spec.Security)
 	if err != nil {
 		return err
 	}
@@ -210,7 +213,10 @@ func (r *Runtime) start(c *container) (err error) {
 	if err := r.parents.recordMissing(r.mounts, h.Cgroup); err != nil {
 		return err
 	}
-	cfg := libcontainerConfig(h.Spec, layout.Merged, h.Cgroup, r.memsw)
+	cfg, err := libcontainerConfig(h.Spec, layout.Merged, h.Cgroup, r.host)
+	if err != nil {
+		return err
+	}
 	lc, err := libcontainer.Create(r.cfg.StateDir, h.Spec.ID, cfg)
 	if errors.Is(err, libcontainer.ErrExist) {
 		// Left by a start that crashed midway: clear it and retry.
@@ -294,9 +300,9 @@ func (r *Runtime) attachLogs(c *container) error {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			return fmt.Errorf("create log directory: %w", err)
 		}
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logs.OpenRotating(p, r.cfg.LogMaxSize, r.cfg.LogMaxFiles)
 		if err != nil {
-			return fmt.Errorf("open container log: %w", err)
+			return err
 		}
 		c.logFile, out = f, f
 	}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/opencontainers/cgroups"
+
 	"kedge.dev/kedge/runtime/images"
 )
 
@@ -25,7 +27,7 @@ type Runtime struct {
 	dir     string // Root/containers
 	parents *parentRegistry
 	mounts  []cgroupMount
-	memsw   bool
+	host    hostFeatures
 
 	// mu guards containers and closed; never held while a container's mu
 	// is waited for in the other order (lock order: mu, then container.mu).
@@ -58,12 +60,17 @@ func New(cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	caps, err := boundingCaps()
+	if err != nil {
+		return nil, err
+	}
 	r := &Runtime{
 		cfg: cfg, log: log, images: imgs,
-		dir:        filepath.Join(cfg.Root, "containers"),
-		parents:    &parentRegistry{file: filepath.Join(cfg.Root, "cgroup-parents.json")},
-		mounts:     mounts,
-		memsw:      memswAccounted(mounts),
+		dir:     filepath.Join(cfg.Root, "containers"),
+		parents: &parentRegistry{file: filepath.Join(cfg.Root, "cgroup-parents.json")},
+		mounts:  mounts,
+		host: hostFeatures{memsw: memswAccounted(mounts), v2: cgroups.IsCgroup2UnifiedMode(), caps: caps,
+			minOOMScoreAdj: lowestOOMScoreAdj(caps)},
 		containers: map[string]*container{},
 		stop:       make(chan struct{}),
 		wake:       make(chan struct{}, 1),

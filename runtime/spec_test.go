@@ -76,7 +76,9 @@ func TestLibcontainerConfigNamespaces(t *testing.T) {
 		spec ContainerSpec
 		want map[configs.NamespaceType]string // type -> path; absent = not in config
 	}{
-		{"host net, private ipc/uts", ContainerSpec{ID: "c"}, map[configs.NamespaceType]string{
+		{"host net and uts, private ipc", ContainerSpec{ID: "c"}, map[configs.NamespaceType]string{
+			configs.NEWNS: "", configs.NEWPID: "", configs.NEWIPC: ""}},
+		{"host net, own hostname", ContainerSpec{ID: "c", Hostname: "h"}, map[configs.NamespaceType]string{
 			configs.NEWNS: "", configs.NEWPID: "", configs.NEWIPC: "", configs.NEWUTS: ""}},
 		{"pod namespaces", ContainerSpec{ID: "c", NetNS: "/run/kedge/netns/p", IPCNS: "/run/kedge/ipcns/p", UTSNS: "/run/kedge/utsns/p"},
 			map[configs.NamespaceType]string{configs.NEWNS: "", configs.NEWPID: "", configs.NEWNET: "/run/kedge/netns/p",
@@ -84,7 +86,10 @@ func TestLibcontainerConfigNamespaces(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := libcontainerConfig(tc.spec, "/rootfs", "/kedge/c", false)
+			cfg, err := libcontainerConfig(tc.spec, "/rootfs", "/kedge/c", hostFeatures{})
+			if err != nil {
+				t.Fatal(err)
+			}
 			got := map[configs.NamespaceType]string{}
 			for _, ns := range cfg.Namespaces {
 				got[ns.Type] = ns.Path
@@ -104,7 +109,10 @@ func TestLibcontainerConfigNamespaces(t *testing.T) {
 func TestLibcontainerConfigResources(t *testing.T) {
 	spec := ContainerSpec{ID: "c", Resources: Resources{CPUShares: 512, CPUQuota: 50000, CPUPeriod: 100000, MemoryLimit: 64 << 20, PidsLimit: 100},
 		Mounts: []Mount{{Source: "/src", Destination: "/dst", ReadOnly: true}}}
-	cfg := libcontainerConfig(spec, "/rootfs", "/kedge/c", true)
+	cfg, err := libcontainerConfig(spec, "/rootfs", "/kedge/c", hostFeatures{memsw: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := cfg.Cgroups.Resources
 	if r.CpuShares != 512 || r.CpuQuota != 50000 || r.CpuPeriod != 100000 || r.Memory != 64<<20 || r.MemorySwap != 64<<20 || *r.PidsLimit != 100 {
 		t.Errorf("resources %+v", r)
@@ -122,7 +130,10 @@ func TestLibcontainerConfigResources(t *testing.T) {
 	if !slices.Contains(cfg.Capabilities.Bounding, "CAP_NET_BIND_SERVICE") || slices.Contains(cfg.Capabilities.Bounding, "CAP_SYS_ADMIN") {
 		t.Errorf("capabilities %v", cfg.Capabilities.Bounding)
 	}
-	noSwap := libcontainerConfig(spec, "/rootfs", "/kedge/c", false)
+	noSwap, err := libcontainerConfig(spec, "/rootfs", "/kedge/c", hostFeatures{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if noSwap.Cgroups.Resources.MemorySwap != 0 {
 		t.Error("swap limit set without swap accounting")
 	}

@@ -25,6 +25,13 @@ var (
 	ErrStartFailed = errors.New("container start failed")
 	// ErrClosed: the Runtime was closed.
 	ErrClosed = errors.New("runtime closed")
+	// ErrRunAsNonRoot: the spec asks for a non-root user but the process
+	// would run as root (Kubernetes reports CreateContainerConfigError).
+	ErrRunAsNonRoot = errors.New("container has runAsNonRoot and image will run as root")
+	// ErrSeccompUnsupported: the spec asks for a seccomp profile this
+	// runtime cannot load (a Localhost profile, or a binary built without
+	// the seccomp tag).
+	ErrSeccompUnsupported = errors.New("seccomp profile not supported")
 )
 
 // Image describes a stored image; see images.Image.
@@ -43,6 +50,45 @@ type Resources struct {
 	CPUPeriod   uint64 // cpu.cfs_period_us, microseconds
 	MemoryLimit int64  // bytes
 	PidsLimit   int64  // maximum number of tasks
+}
+
+// Seccomp profiles of a Security.
+const (
+	// SeccompUnconfined runs without a seccomp filter (Kubernetes' default).
+	SeccompUnconfined = "Unconfined"
+	// SeccompRuntimeDefault applies the runtime's default profile (the
+	// same allow list as Docker's and containerd's; see runtime/seccomp).
+	SeccompRuntimeDefault = "RuntimeDefault"
+)
+
+// Security is a container's security context, already resolved from the
+// pod's and the container's securityContext by the caller.
+type Security struct {
+	// RunAsUser and RunAsGroup override the image's user and group when
+	// set.
+	RunAsUser, RunAsGroup *int64
+	// RunAsNonRoot refuses to create a container whose process would run
+	// with UID 0 (ErrRunAsNonRoot).
+	RunAsNonRoot bool
+	// SupplementalGroups are added to the process's groups (after those of
+	// the image user's /etc/group).
+	SupplementalGroups []int64
+	// ReadOnlyRootfs mounts the root filesystem read-only.
+	ReadOnlyRootfs bool
+	// Privileged gives every capability and every host device, and
+	// removes the masked and read-only /proc paths.
+	Privileged bool
+	// CapAdd and CapDrop change the default capability set; names with or
+	// without "CAP_", case-insensitive; "ALL" means every capability.
+	// Drops apply before adds, as in Kubernetes.
+	CapAdd, CapDrop []string
+	// NoNewPrivileges sets no_new_privs (allowPrivilegeEscalation: false).
+	NoNewPrivileges bool
+	// Seccomp is "" or SeccompUnconfined (no filter), or
+	// SeccompRuntimeDefault. Anything else fails with ErrSeccompUnsupported.
+	Seccomp string
+	// OOMScoreAdj is the process's oom_score_adj when set.
+	OOMScoreAdj *int
 }
 
 // ContainerSpec describes a container to create.
@@ -68,6 +114,8 @@ type ContainerSpec struct {
 	Mounts []Mount
 	// Resources are the container's cgroup limits.
 	Resources Resources
+	// Security is the container's security context.
+	Security Security
 	// CgroupParent is the absolute cgroup path under which the container's
 	// cgroup (CgroupParent/ID) is made, e.g. /kedge/pods/<uid>; "" means
 	// Config.CgroupRoot.

@@ -52,23 +52,26 @@ type serverConfig struct {
 	storeOptions `json:",inline"`
 	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
 	clusterOptions `json:",inline"`
+	// containerOptions: log rotation, pod pids limit (containers.go).
+	containerOptions `json:",inline"`
 }
 
 func defaultServerConfig() serverConfig {
 	host, _ := os.Hostname()
 	return serverConfig{
-		DataDir:        "/var/lib/kedge",
-		RunDir:         "/run/kedge",
-		Listen:         "0.0.0.0:6443",
-		NodeName:       strings.ToLower(host),
-		KubeletListen:  "0.0.0.0:10250",
-		RaftListen:     "0.0.0.0:6444",
-		CgroupRoot:     "/kedge",
-		PodCIDR:        "10.42.0.0/24",
-		Bridge:         "kedge0",
-		LogLevel:       "info",
-		storeOptions:   defaultStoreOptions(),
-		clusterOptions: defaultClusterOptions(),
+		DataDir:          "/var/lib/kedge",
+		RunDir:           "/run/kedge",
+		Listen:           "0.0.0.0:6443",
+		NodeName:         strings.ToLower(host),
+		KubeletListen:    "0.0.0.0:10250",
+		RaftListen:       "0.0.0.0:6444",
+		CgroupRoot:       "/kedge",
+		PodCIDR:          "10.42.0.0/24",
+		Bridge:           "kedge0",
+		LogLevel:         "info",
+		storeOptions:     defaultStoreOptions(),
+		clusterOptions:   defaultClusterOptions(),
+		containerOptions: defaultContainerOptions(),
 	}
 }
 
@@ -102,6 +105,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	cfg.storeOptions.addFlags(fs)
 	cfg.clusterOptions.addFlags(fs)
+	cfg.containerOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errUsage
@@ -146,6 +150,9 @@ func (c *serverConfig) complete() error {
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		return fmt.Errorf("--pod-cidr %q: %w", c.PodCIDR, err)
+	}
+	if err := c.containerOptions.validate(); err != nil {
+		return err
 	}
 	if !strings.HasPrefix(c.CgroupRoot, "/") {
 		return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", c.CgroupRoot)

@@ -89,8 +89,11 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // openRuntime opens the node's runtime with the data-dir layout that
 // docs/ARCHITECTURE.md documents.
-func openRuntime(dataDir, runDir, cgroupRoot string, log *slog.Logger) (*runtime.Runtime, error) {
+func openRuntime(dataDir, runDir, cgroupRoot string, log *slog.Logger, opts ...func(*runtime.Config)) (*runtime.Runtime, error) {
 	cfg := runtime.DefaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
 	cfg.Root = filepath.Join(dataDir, "runtime")
 	cfg.StateDir = filepath.Join(runDir, "containers")
 	cfg.CgroupRoot = cgroupRoot

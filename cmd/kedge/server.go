@@ -153,7 +153,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log)
+	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log, cfg.containerOptions.applyRuntime)
 	if err != nil {
 		return err
 	}
@@ -193,6 +193,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		NodeIP:          cfg.AdvertiseAddress,
 		ServerNode:      true,
 		CgroupRoot:      cfg.CgroupRoot,
+		PodPidsLimit:    cfg.PodPidsLimit,
 		Version:         version,
 		KubeletVersion:  kubernetesVersion,
 		Logger:          log,

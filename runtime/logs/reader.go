@@ -97,7 +97,7 @@ func ReadLogs(ctx context.Context, path string, opts ReadOptions, stdout, stderr
 	if err != nil {
 		return fmt.Errorf("open container log: %w", err)
 	}
-	defer f.Close()
+	defer func() { f.Close() }() // f changes when the log rotates
 	if opts.TailLines >= 0 {
 		off, err := tailOffset(f, opts.TailLines)
 		if err != nil {
@@ -128,7 +128,26 @@ func ReadLogs(ctx context.Context, path string, opts ReadOptions, stdout, stderr
 		if !errors.Is(err, io.EOF) {
 			return fmt.Errorf("read container log: %w", err)
 		}
-		if !opts.Follow || draining {
+		if !opts.Follow {
+			return nil
+		}
+		// At the end of a file that was rotated away, go on with the new
+		// file; the writer renames a file only after its last entry, so
+		// reading the old one to its end first loses nothing.
+		if next, rotated, rerr := reopenIfRotated(f, path); rerr != nil {
+			return rerr
+		} else if rotated {
+			if rest, err := io.ReadAll(br); err == nil && len(rest) > 0 {
+				// Entries written between our EOF and the rename.
+				br = bufio.NewReader(io.MultiReader(bytes.NewReader(rest), next))
+			} else {
+				br = bufio.NewReader(next)
+			}
+			f.Close()
+			f = next
+			continue
+		}
+		if draining {
 			return nil
 		}
 		select {
@@ -231,4 +250,37 @@ func tailOffset(f *os.File, n int64) (int64, error) {
 		pos = start
 	}
 	return 0, nil
+}
+
+// reopenIfRotated opens the file that follows f when path no longer names
+// f (the writer rotated it): the next rotated file still on disk, or the
+// current file at path. A missing path (rotation in progress) is not a
+// rotation yet. Files rotated and pruned while the reader slept are lost,
+// as with kubelet.
+func reopenIfRotated(f *os.File, path string) (*os.File, bool, error) {
+	cur, err := f.Stat()
+	if err != nil {
+		return nil, false, fmt.Errorf("stat container log: %w", err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || os.SameFile(cur, st) {
+		return nil, false, nil
+	}
+	next := path
+	if rotated, err := RotatedFiles(path); err == nil {
+		for i, r := range rotated {
+			if rs, err := os.Stat(r); err == nil && os.SameFile(cur, rs) && i+1 < len(rotated) {
+				next = rotated[i+1]
+				break
+			}
+		}
+	}
+	nf, err := os.Open(next)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil // pruned meanwhile: retry at the next poll
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("open rotated container log: %w", err)
+	}
+	return nf, true, nil
 }
