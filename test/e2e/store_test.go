@@ -73,6 +73,19 @@ type errStatus struct {
 func (e *errStatus) Error() string { return fmt.Sprintf("HTTP %d: %s", e.code, e.body) }
 
 func (c *nsClient) do(ctx context.Context, method, path string, body any) (*nsObject, error) {
+	b, err := c.doRaw(ctx, method, path, body)
+	if err != nil {
+		return nil, err
+	}
+	var o nsObject
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", b, err)
+	}
+	return &o, nil
+}
+
+// doRaw sends one request and returns the body of a 2xx answer.
+func (c *nsClient) doRaw(ctx context.Context, method, path string, body any) ([]byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -98,11 +111,7 @@ func (c *nsClient) do(ctx context.Context, method, path string, body any) (*nsOb
 	if resp.StatusCode/100 != 2 {
 		return nil, &errStatus{resp.StatusCode, string(b)}
 	}
-	var o nsObject
-	if err := json.Unmarshal(b, &o); err != nil {
-		return nil, fmt.Errorf("decode %s: %w", b, err)
-	}
-	return &o, nil
+	return b, nil
 }
 
 func nsBody(name, value, rv string) *nsObject {
