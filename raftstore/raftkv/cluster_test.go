@@ -342,3 +342,31 @@ func TestClusterHandoffAndLeave(t *testing.T) {
 		t.Fatalf("write after leave: %v", err)
 	}
 }
+
+// A pooled forwarding connection to a leader that restarted is noticed
+// before a write is sent on it, so the write is sent (once) on a new one.
+func TestForwardPoolDropsDeadConnections(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stores := testCluster(t, 2, nil)
+	leader, followers := leaderOf(t, stores...)
+	f := followers[0]
+	if _, err := f.Create(ctx, "/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	pooled := f.fwd.get(leader.Addr())
+	if pooled == nil {
+		t.Fatal("no pooled connection after a forwarded write")
+	}
+	if !pooled.alive() {
+		t.Fatal("a fresh pooled connection reads as dead")
+	}
+	f.fwd.put(leader.Addr(), pooled)
+	// Close the server side of every forwarding connection, as a restart
+	// of the leader would.
+	leader.cancel()
+	time.Sleep(50 * time.Millisecond)
+	if got := f.fwd.get(leader.Addr()); got != nil {
+		t.Fatal("a connection closed by the server was handed out")
+	}
+}

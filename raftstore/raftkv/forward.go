@@ -186,8 +186,26 @@ type fwdPool struct {
 
 type fwdConn struct {
 	c   net.Conn
+	br  *bufio.Reader
 	r   *json.Decoder
 	enc *json.Encoder
+}
+
+func newFwdConn(c net.Conn) *fwdConn {
+	br := bufio.NewReader(c)
+	return &fwdConn{c: c, br: br, r: json.NewDecoder(br), enc: json.NewEncoder(c)}
+}
+
+// alive reports whether an idle pooled connection is still open: the
+// server never writes unasked, so anything but a timeout on a short read
+// (EOF after the peer restarted, a reset) means it is gone. Checking
+// before use matters for writes, which are not sent twice.
+func (fc *fwdConn) alive() bool {
+	fc.c.SetReadDeadline(time.Now().Add(time.Millisecond))
+	_, err := fc.br.Peek(1)
+	fc.c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // maxIdleForward is how many idle forwarding connections are kept per peer.
@@ -196,13 +214,18 @@ const maxIdleForward = 4
 func (p *fwdPool) get(addr string) *fwdConn {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	l := p.idle[addr]
-	if len(l) == 0 {
-		return nil
+	for {
+		l := p.idle[addr]
+		if len(l) == 0 {
+			return nil
+		}
+		c := l[len(l)-1]
+		p.idle[addr] = l[:len(l)-1]
+		if c.alive() {
+			return c
+		}
+		c.c.Close()
 	}
-	c := l[len(l)-1]
-	p.idle[addr] = l[:len(l)-1]
-	return c
 }
 
 func (p *fwdPool) put(addr string, c *fwdConn) {
@@ -247,7 +270,7 @@ func (s *Store) call(ctx context.Context, addr string, req fwdRequest) (fwdRespo
 			if err != nil {
 				return fwdResponse{}, fmt.Errorf("connect to %s: %w: %w", addr, errWriteFailed, err)
 			}
-			fc = &fwdConn{c: c, r: json.NewDecoder(bufio.NewReader(c)), enc: json.NewEncoder(c)}
+			fc = newFwdConn(c)
 		}
 		resp, err := roundTrip(ctx, fc, req)
 		if err == nil {
