@@ -22,7 +22,7 @@ func TestCPUSharesToWeight(t *testing.T) {
 
 func TestCgroupResourcesV2(t *testing.T) {
 	r := cgroupResources(Resources{CPUShares: 1024, CPUQuota: 20000, CPUPeriod: 100000, MemoryLimit: 1 << 20, PidsLimit: 7}, hostFeatures{v2: true, memsw: true})
-	if r.CpuShares != 0 || r.CpuWeight != 39 || r.CpuQuota != 20000 || r.Memory != 1<<20 || r.MemorySwap != 0 || *r.PidsLimit != 7 {
+	if r.CpuShares != 0 || r.CpuWeight != 39 || r.CpuQuota != 20000 || r.Memory != 1<<20 || r.MemorySwap != 1<<20 || *r.PidsLimit != 7 {
 		t.Errorf("v2 resources %+v", r)
 	}
 	r = cgroupResources(Resources{CPUShares: 1024}, hostFeatures{})

@@ -169,7 +169,10 @@ func cgroupResources(r Resources, host hostFeatures) *cgroups.Resources {
 		res.CpuWeight = CPUSharesToWeight(r.CPUShares)
 		res.CpuShares = 0
 	}
-	if res.Memory > 0 && host.memsw && !host.v2 {
+	if res.Memory > 0 && (host.memsw || host.v2) {
+		// No swap beyond the memory limit (kubelet's NoSwap): on v1 the
+		// memsw limit equals the memory limit; on v2 libcontainer turns
+		// this into memory.swap.max = 0.
 		res.MemorySwap = res.Memory
 	}
 	if r.PidsLimit > 0 {
