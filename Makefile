@@ -2,7 +2,8 @@
 # installed by the targets themselves (scripts/install-deps.sh).
 
 GO        ?= go
-TAGS      := netgo osusergo sqlite_omit_load_extension
+# seccomp: libcontainer's seccomp support (cgo + libseccomp, linked statically).
+TAGS      := netgo osusergo sqlite_omit_load_extension seccomp
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -extldflags -static
 GOBUILD    = CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' -ldflags '$(LDFLAGS)'
@@ -22,16 +23,16 @@ deps:
 	@scripts/install-deps.sh
 
 build: bin/kedge
-bin/kedge: $(SRC)
+bin/kedge: $(SRC) | deps
 	$(GOBUILD) -o $@ ./cmd/kedge
 
 build-arm64: bin/kedge-arm64
 bin/kedge-arm64: $(SRC) | deps
-	GOARCH=arm64 CC=aarch64-linux-gnu-gcc $(GOBUILD) -o $@ ./cmd/kedge
+	GOARCH=arm64 CC=aarch64-linux-gnu-gcc PKG_CONFIG_PATH=/usr/lib/aarch64-linux-gnu/pkgconfig $(GOBUILD) -o $@ ./cmd/kedge
 
 build-armv7: bin/kedge-armv7
 bin/kedge-armv7: $(SRC) | deps
-	GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc $(GOBUILD) -o $@ ./cmd/kedge
+	GOARCH=arm GOARM=7 CC=arm-linux-gnueabihf-gcc PKG_CONFIG_PATH=/usr/lib/arm-linux-gnueabihf/pkgconfig $(GOBUILD) -o $@ ./cmd/kedge
 
 # Stand-in test images (OCI tarballs built from Debian's busybox-static and
 # our own test programs) under the names ../shared/manifests uses.
