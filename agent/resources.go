@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"path"
 
 	corev1 "k8s.io/api/core/v1"
@@ -200,4 +201,16 @@ func oomScoreAdj(pod *corev1.Pod, c *corev1.Container, memCapacity int64) int {
 func (a *Agent) memCapacity() int64 {
 	q := hostCapacity(a.cfg.DataDir, a.cfg.Capacity)[corev1.ResourceMemory]
 	return q.Value()
+}
+
+// ensurePodCgroup makes the pod's cgroup with its limits; for a BestEffort
+// pod it first gives the besteffort QoS cgroup kubelet's minimum weight
+// (cpu.shares=2), so that best-effort pods together yield to all others.
+func (a *Agent) ensurePodCgroup(ctx context.Context, pod *corev1.Pod, cgroup string) error {
+	if podQOS(pod) == corev1.PodQOSBestEffort {
+		if err := a.rt.EnsureCgroup(ctx, path.Dir(cgroup), runtime.Resources{CPUShares: 2}); err != nil {
+			return err
+		}
+	}
+	return a.rt.EnsureCgroup(ctx, cgroup, podResources(pod, a.cfg.PodPidsLimit))
 }

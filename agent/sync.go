@@ -186,7 +186,7 @@ func (w *podWorker) startContainer(ctx context.Context, pod *corev1.Pod, c *core
 		return err
 	}
 	spec.NetNS, spec.IPCNS, spec.UTSNS = w.sb.NetNS, w.sb.IPCNS, w.sb.UTSNS
-	if err := w.a.rt.EnsureCgroup(ctx, spec.CgroupParent, podResources(pod, w.a.cfg.PodPidsLimit)); err != nil {
+	if err := w.a.ensurePodCgroup(ctx, pod, spec.CgroupParent); err != nil {
 		w.waiting[c.Name] = podsync.Waiting{Reason: "CreateContainerError", Message: err.Error()}
 		ev.Event(ref, corev1.EventTypeWarning, "Failed", "Error: pod cgroup: "+err.Error())
 		return err

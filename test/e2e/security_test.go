@@ -214,12 +214,7 @@ func TestSecurityAndResources(t *testing.T) {
 		}
 	})
 	t.Run("QoS cgroups and oom_score_adj", func(t *testing.T) {
-		root := ""
-		for i, a := range s.args {
-			if a == "--cgroup-root" {
-				root = s.args[i+1]
-			}
-		}
+		root := s.cgroupRoot()
 		logsHave("guaranteed", "c", fmt.Sprintf("oom=%d", guaranteedOOMScore(t)))
 		logsHave("besteffort", "c", "oom=1000")
 		logsHave("burstable", "c", "oom=999")
@@ -232,6 +227,7 @@ func TestSecurityAndResources(t *testing.T) {
 			"cpu/kubepods/burstable/pod" + uid("burstable") + "/cpu.shares":                 "102",
 			"cpu/kubepods/burstable/pod" + uid("burstable") + "/cpu.cfs_quota_us":           "-1",
 			"cpu/kubepods/besteffort/pod" + uid("besteffort") + "/cpu.shares":               "2",
+			"cpu/kubepods/besteffort/cpu.shares":                                            "2",
 			"memory/kubepods/besteffort/pod" + uid("besteffort") + "/memory.limit_in_bytes": "9223372036854771712",
 		}
 		for f, want := range files {
