@@ -163,6 +163,7 @@ func (s *server) teardown() {
 	}
 	s.stop()
 	exec.Command("ip", "link", "del", s.bridge).Run()
+	removeCgroupTree(s.cgroupRoot())
 }
 
 func copyFile(t testing.TB, src, dst string) {
