@@ -115,6 +115,8 @@ func isLatest(image string) bool {
 // ensureImage makes c's image available as its pull policy says, with
 // kubelet's events and waiting reasons (ErrImageNeverPull, ErrImagePull,
 // ImagePullBackOff). It returns nil when the container can be created.
+// Unlike kubelet, a stored image is used when the registry cannot be
+// reached (pull.ErrRegistry) under policy Always: sites run offline.
 func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.Container) error {
 	ref := record.PodRef(pod, c.Name)
 	ev := w.a.events
@@ -164,6 +166,15 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 			return err // the agent is stopping; nothing to report
 		}
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
+		if present && errors.Is(err, pull.ErrRegistry) {
+			// Offline first: an edge site keeps running what it has when
+			// the registry cannot be reached (Always, ":latest"). A
+			// registry that answers "denied" or "not found" still fails
+			// the pod, so that Always keeps guarding private images.
+			ev.Event(ref, corev1.EventTypeWarning, "Failed", msg+"; using the image already present on the node")
+			ev.Event(ref, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Container image %q already present on machine", c.Image))
+			return nil
+		}
 		w.pulls.failed(c.Image, err.Error(), time.Now())
 		w.waiting[c.Name] = podsync.Waiting{Reason: "ErrImagePull", Message: msg}
 		ev.Event(ref, corev1.EventTypeWarning, "Failed", msg)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	goruntime "runtime"
 	"strings"
 	"sync"
@@ -12,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"kedge.dev/kedge/runtime"
+	"kedge.dev/kedge/runtime/pull"
 )
 
 func TestDecidePull(t *testing.T) {
@@ -164,6 +166,35 @@ func TestPullAlwaysPolicy(t *testing.T) {
 	h.eventually("running", func() bool { return h.status("web").Phase == corev1.PodRunning })
 	if p.count() != 1 {
 		t.Errorf(":latest with a stored image pulled %d times, want once (Always)", p.count())
+	}
+}
+
+func TestPullAlwaysOfflineUsesStoredImage(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		err     error
+		running bool
+	}{
+		{"registry unreachable", fmt.Errorf("resolve: %w: dial tcp: no such host", pull.ErrRegistry), true},
+		{"registry denies", fmt.Errorf("resolve: %w: 401", pull.ErrUnauthorized), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, "registry.local/app:latest")
+			p := &fakePuller{rt: h.rt, err: tt.err}
+			h.api.addPod(newPod("web", corev1.RestartPolicyAlways, "registry.local/app:latest"))
+			h.startWithPuller(p)
+			if tt.running {
+				h.eventually("running", func() bool { return h.status("web").Phase == corev1.PodRunning })
+				if !h.events.hasPrefix(`Failed: Failed to pull image "registry.local/app:latest": resolve: registry error`) {
+					t.Errorf("events %v", h.events.events)
+				}
+				return
+			}
+			h.eventually("ErrImagePull", func() bool { return h.events.has("Failed: Error: ErrImagePull") })
+			if h.status("web").Phase == corev1.PodRunning {
+				t.Error("a denied pull ran the stored image")
+			}
+		})
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"kedge.dev/kedge/runtime"
+	"kedge.dev/kedge/runtime/pull"
 )
 
 // runImage implements `kedge image import|ls|rm`, working on the node's
@@ -21,7 +22,7 @@ import (
 // a running server is part of the runtime issue.
 func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "Usage: kedge image import FILE... | ls | rm REF... [--data-dir DIR]")
+		fmt.Fprintln(stderr, "Usage: kedge image import FILE... | pull REF... | ls | rm REF... [--data-dir DIR] [--registries FILE]")
 		return errUsage
 	}
 	verb := args[0]
@@ -29,6 +30,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", defaultServerConfig().DataDir, "the node's data directory")
 	runDir := fs.String("run-dir", defaultServerConfig().RunDir, "the node's run directory")
+	registries := fs.String("registries", "", "registries.yaml for pull (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	operands, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return errUsage
@@ -57,6 +59,29 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "imported %d image(s) in %s\n", len(imgs), time.Since(start).Round(time.Millisecond))
 		}
 		return nil
+	case "pull":
+		if len(operands) == 0 {
+			fmt.Fprintln(stderr, "Usage: kedge image pull REF... [--registries FILE]")
+			return errUsage
+		}
+		puller, err := openPuller(rt, registriesPath(*registries, *dataDir), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			return err
+		}
+		defer puller.Close()
+		for _, ref := range operands {
+			start := time.Now()
+			fmt.Fprintf(stdout, "pulling %s ...\n", ref)
+			pr := newPullProgress(stdout, ref)
+			img, err := puller.PullImage(ctx, ref, runtime.PullOptions{Progress: pr.update})
+			pr.finish()
+			if err != nil {
+				return fmt.Errorf("pull %s: %w", ref, err)
+			}
+			fmt.Fprintf(stdout, "pulled %s  %s  %s in %s\n", strings.Join(img.Names, ", "), shortID(img.ID), humanSize(img.Size),
+				time.Since(start).Round(time.Millisecond))
+		}
+		return nil
 	case "ls":
 		imgs, err := rt.Images(ctx)
 		if err != nil {
@@ -83,7 +108,7 @@ func runImage(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		return nil
 	}
-	fmt.Fprintf(stderr, "kedge image: unknown verb %q (import, ls, rm)\n", verb)
+	fmt.Fprintf(stderr, "kedge image: unknown verb %q (import, pull, ls, rm)\n", verb)
 	return errUsage
 }
 
@@ -106,6 +131,23 @@ func openRuntime(dataDir, runDir, cgroupRoot string, log *slog.Logger, opts ...f
 		return nil, fmt.Errorf("open image and container store: %w", err)
 	}
 	return rt, nil
+}
+
+// openPuller builds the registry puller for rt from the registries.yaml at
+// path ("" for none).
+func openPuller(rt *runtime.Runtime, path string, log *slog.Logger) (*runtime.Puller, error) {
+	regs, err := loadRegistries(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg := pull.DefaultConfig()
+	cfg.Registries = regs
+	cfg.Logger = log
+	p, err := runtime.NewPuller(rt, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("image puller: %w", err)
+	}
+	return p, nil
 }
 
 func shortID(id string) string {

@@ -13,7 +13,6 @@ import (
 	goruntime "runtime"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	apiversion "k8s.io/apimachinery/pkg/version"
@@ -22,7 +21,6 @@ import (
 	"kedge.dev/kedge/client"
 	"kedge.dev/kedge/netpolicy/podnet"
 	"kedge.dev/kedge/raftstore/raftkv"
-	"kedge.dev/kedge/runtime"
 	"kedge.dev/kedge/runtime/sandbox"
 	"kedge.dev/kedge/server"
 	"kedge.dev/kedge/server/auth"
@@ -159,6 +157,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	defer rt.Close()
 	importAirGap(ctx, rt, filepath.Join(cfg.DataDir, "images"), log)
+	puller, err := openPuller(rt, registriesPath(cfg.Registries, cfg.DataDir), log)
+	if err != nil {
+		return err
+	}
+	defer puller.Close()
 
 	sbcfg := sandbox.DefaultConfig()
 	sbcfg.Dir = filepath.Join(cfg.RunDir, "sandboxes")
@@ -198,7 +201,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		KubeletVersion:  kubernetesVersion,
 		Logger:          log,
 	}
-	ag, err := agent.New(acfg, agent.Deps{Runtime: rt, Sandboxes: sandboxes, Network: network, API: nodeClient})
+	ag, err := agent.New(acfg, agent.Deps{Runtime: rt, Sandboxes: sandboxes, Network: network, API: nodeClient, Images: puller})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
@@ -234,33 +237,6 @@ func checkWritable(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(name)
-}
-
-// importAirGap imports every tarball in dir (k3s users drop images there).
-// A bad tarball is logged and skipped: the node must still come up.
-func importAirGap(ctx context.Context, rt *runtime.Runtime, dir string, log *slog.Logger) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			log.Warn("cannot read air-gap image folder", "dir", dir, "err", err)
-		}
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !(strings.HasSuffix(name, ".tar") || strings.HasSuffix(name, ".tar.gz") || strings.HasSuffix(name, ".tgz")) {
-			continue
-		}
-		start := time.Now()
-		imgs, err := rt.ImportImages(ctx, filepath.Join(dir, name))
-		if err != nil {
-			log.Warn("air-gap image import failed", "file", name, "err", err)
-			continue
-		}
-		for _, img := range imgs {
-			log.Info("image imported", "file", name, "names", img.Names, "id", shortID(img.ID), "took", time.Since(start).Round(time.Millisecond))
-		}
-	}
 }
 
 // unwrapSyscall drops the Go-internal layers of a syscall error so the
