@@ -65,6 +65,8 @@ func (a *Agent) containerSpec(pod *corev1.Pod, c *corev1.Container, attempt int,
 		Security:     sec,
 		CgroupParent: podCgroup(a.cfg.CgroupRoot, pod),
 		LogPath:      a.containerLogPath(pod, c.Name, attempt),
+		Stdin:        c.Stdin || c.TTY, // a terminal always has an input
+		TTY:          c.TTY,
 		Labels: map[string]string{
 			LabelPodUID:        string(pod.UID),
 			LabelPodNamespace:  pod.Namespace,

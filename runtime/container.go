@@ -28,6 +28,7 @@ type container struct {
 	lc      *libcontainer.Container // set while running
 	exited  chan struct{}           // closed when a running container ends
 	removed bool
+	io      attachIO // stdin, console and live output for Attach (attach.go)
 
 	readers []*os.File     // FIFO read ends of stdout and stderr
 	copiers sync.WaitGroup // one per reader
@@ -241,6 +242,16 @@ func (r *Runtime) start(c *container) (err error) {
 		Stderr:           errW,
 		Init:             true,
 	}
+	console, err := prepareStdio(c, proc)
+	if err != nil {
+		return err
+	}
+	if console != nil {
+		defer console.Close()
+	}
+	if f, ok := proc.Stdin.(*os.File); ok {
+		defer f.Close()
+	}
 	if err := lc.Run(proc); err != nil {
 		_ = lc.Signal(unix.SIGKILL)
 		if derr := lc.Destroy(); derr != nil {
@@ -252,6 +263,12 @@ func (r *Runtime) start(c *container) (err error) {
 	if err != nil {
 		_ = lc.Signal(unix.SIGKILL)
 		return fmt.Errorf("read container state: %w", err)
+	}
+	if console != nil {
+		if err := r.attachConsole(c, console); err != nil {
+			_ = lc.Signal(unix.SIGKILL)
+			return err
+		}
 	}
 	c.lc = lc
 	c.exited = make(chan struct{})
@@ -307,6 +324,7 @@ func (r *Runtime) attachLogs(c *container) error {
 		c.logFile, out = f, f
 	}
 	w := logs.NewWriter(out)
+	c.io.log = w
 	for _, s := range []struct {
 		file   string
 		stream logs.Stream
@@ -322,7 +340,7 @@ func (r *Runtime) attachLogs(c *container) error {
 		c.copiers.Add(1)
 		go func(stream logs.Stream, f *os.File) {
 			defer c.copiers.Done()
-			if err := w.Copy(stream, f); err != nil && !errors.Is(err, os.ErrClosed) {
+			if err := w.Copy(stream, c.io.hub.tee(stream, f)); err != nil && !errors.Is(err, os.ErrClosed) {
 				r.log.Warn("copying container output", "id", c.h.Spec.ID, "stream", stream, "err", err)
 			}
 		}(s.stream, f)
@@ -337,6 +355,7 @@ func (c *container) detachLogs() {
 		f.Close()
 	}
 	c.readers = nil
+	c.io.console = nil // closed with the readers
 	c.copiers.Wait()
 	if c.logFile != nil {
 		c.logFile.Close()

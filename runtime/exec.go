@@ -66,12 +66,10 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio ExecIO)
 	}
 	r.poke()
 	done := make(chan struct{})
-	killed := make(chan struct{})
 	go func() {
 		select {
 		case <-ctx.Done():
 			_ = proc.Signal(unix.SIGKILL)
-			close(killed)
 		case <-done:
 		}
 	}()
@@ -82,10 +80,8 @@ func (r *Runtime) Exec(ctx context.Context, id string, cmd []string, sio ExecIO)
 	if ps == nil {
 		return -1, fmt.Errorf("exec in %s: wait: %w", id, werr)
 	}
-	select {
-	case <-killed:
-		return code, ctx.Err()
-	default:
+	if err := ctx.Err(); err != nil {
+		return code, err
 	}
 	return code, nil
 }
@@ -108,7 +104,10 @@ func (r *Runtime) execProcess(id string, cmd []string) (*libcontainer.Process, *
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec in %s: %w", id, err)
 	}
-	user, err := execUser(rootfs.NewLayout(c.dir).Merged, rec.User)
+	// The same identity as the container's process (runAsUser and
+	// friends); capabilities, no_new_privs and seccomp come from the
+	// container's libcontainer config.
+	user, err := processUser(rootfs.NewLayout(c.dir).Merged, rec.User, c.h.Spec.Security)
 	if err != nil {
 		return nil, nil, fmt.Errorf("exec in %s: %w", id, err)
 	}

@@ -142,6 +142,20 @@ func TestExec(t *testing.T) {
 		}
 	})
 
+	t.Run("runAsUser", func(t *testing.T) {
+		uid := int64(1234)
+		spec := e.spec("exec-user", "sleep", "1000")
+		spec.Security.RunAsUser = &uid
+		e.run(t, spec)
+		var out syncBuffer
+		if code, err := e.rt.Exec(ctx, "exec-user", []string{"id", "-u"}, runtime.ExecIO{Stdout: &out}); err != nil || code != 0 {
+			t.Fatalf("code %d err %v", code, err)
+		}
+		if out.String() != "1234\n" {
+			t.Fatalf("exec runs as uid %q, want the container's 1234", out.String())
+		}
+	})
+
 	if err := e.rt.StopContainer(ctx, "exec-target", 0); err != nil {
 		t.Fatal(err)
 	}

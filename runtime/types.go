@@ -125,6 +125,12 @@ type ContainerSpec struct {
 	LogPath string
 	// Labels are kept with the container and returned in its status.
 	Labels map[string]string
+	// Stdin keeps a standard input open for Attach (Kubernetes' stdin);
+	// without it the process reads EOF from /dev/null.
+	Stdin bool
+	// TTY runs the process on a pseudo-terminal (Kubernetes' tty); its
+	// output is logged as stdout.
+	TTY bool
 }
 
 // ContainerState is the lifecycle state of a container.

@@ -37,6 +37,29 @@ spec:
     image: nginx:1.14.2
     ports:
     - containerPort: 80
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: attach-tty
+spec:
+  containers:
+  - name: sh
+    image: registry.k8s.io/busybox
+    command: ["sh"]
+    stdin: true
+    tty: true
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: attach-stdin
+spec:
+  containers:
+  - name: reader
+    image: registry.k8s.io/busybox
+    command: ["sh", "-c", "while read l; do echo got:$l; done"]
+    stdin: true
 `
 
 // TestExecAttachPortForwardCp drives the streaming subresources with
@@ -53,10 +76,14 @@ func TestExecAttachPortForwardCp(t *testing.T) {
 			}
 			waitPod(t, s, v, ns, "shell", "Running")
 			waitPod(t, s, v, ns, "web", "Running")
+			waitPod(t, s, v, ns, "attach-tty", "Running")
+			waitPod(t, s, v, ns, "attach-stdin", "Running")
 			t.Run("exec", func(t *testing.T) { execPlain(t, s, v, ns) })
 			t.Run("exec-stdin", func(t *testing.T) { execStdin(t, s, v, ns) })
 			t.Run("exec-it", func(t *testing.T) { execInteractive(t, s, v, ns) })
 			t.Run("exec-disconnect", func(t *testing.T) { execDisconnect(t, s, v, ns) })
+			t.Run("attach-it", func(t *testing.T) { attachInteractive(t, s, v, ns) })
+			t.Run("attach-i", func(t *testing.T) { attachStdin(t, s, v, ns) })
 			t.Run("cp", func(t *testing.T) { copyBothWays(t, s, v, ns) })
 			t.Run("port-forward", func(t *testing.T) { portForward(t, s, v, ns) })
 		})
@@ -115,7 +142,77 @@ func execStdin(t *testing.T, s *server, v, ns string) {
 func execInteractive(t *testing.T, s *server, v, ns string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	kc := fmt.Sprintf("%s --kubeconfig %s exec -it -n %s shell -- sh", kubectlPath(v), s.kubecfg, ns)
+	term := startOnTerminal(ctx, t, s, v, "exec -it -n "+ns+" shell -- sh")
+	term.waitFor("# ") // busybox's root prompt
+	term.write("echo answer=$((6*7)); tty; stty size\r")
+	term.waitFor("answer=42")
+	term.waitFor("/dev/pts/")
+	term.write("exit 5\r")
+	err := term.wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
+		t.Fatalf("exec -it exit: %v, want 5\n%s", err, term.all.String())
+	}
+}
+
+// attachInteractive attaches a terminal to a tty: true container's shell,
+// types a command, detaches and checks the container still runs.
+func attachInteractive(t *testing.T, s *server, v, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	term := startOnTerminal(ctx, t, s, v, "attach -it -n "+ns+" attach-tty")
+	term.waitFor("If you don't see a command prompt")
+	term.write("echo attached=$((3+4))\r")
+	term.waitFor("attached=7")
+	term.cmd.Process.Kill() // detach
+	term.wait()
+	if got := s.kubectl(v, "get", "pod", "-n", ns, "attach-tty", "-o", "jsonpath={.status.phase}"); got != "Running" {
+		t.Fatalf("attach-tty is %s after detach", got)
+	}
+	if out := s.kubectl(v, "logs", "-n", ns, "attach-tty"); !strings.Contains(out, "attached=7") {
+		t.Fatalf("tty output not logged:\n%s", out)
+	}
+}
+
+// attachStdin pipes a line into a stdin: true container with kubectl
+// attach -i and reads the container's answer.
+func attachStdin(t *testing.T, s *server, v, ns string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := s.kubectlCmd(ctx, v, "attach", "-i", "-n", ns, "attach-stdin")
+	word := "hello-" + strings.ReplaceAll(v, ".", "-")
+	cmd.Stdin = strings.NewReader(word + "\n")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer cancel()
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if sc.Text() == "got:"+word {
+			return
+		}
+	}
+	t.Fatalf("no got:%s from the attached container", word)
+}
+
+// terminal is a kubectl command run on a pseudo-terminal by script(1).
+type terminal struct {
+	t     *testing.T
+	ctx   context.Context
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   chan string
+	all   strings.Builder
+}
+
+func startOnTerminal(ctx context.Context, t *testing.T, s *server, v, args string) *terminal {
+	t.Helper()
+	kc := fmt.Sprintf("%s --kubeconfig %s %s", kubectlPath(v), s.kubecfg, args)
 	cmd := exec.CommandContext(ctx, "script", "-qec", kc, "/dev/null")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -130,7 +227,7 @@ func execInteractive(t *testing.T, s *server, v, ns string) {
 		t.Fatal(err)
 	}
 	lines := make(chan string, 100)
-	var all strings.Builder
+	term := &terminal{t: t, ctx: ctx, cmd: cmd, stdin: stdin, out: lines}
 	go func() {
 		r := bufio.NewReader(out)
 		buf := make([]byte, 4096)
@@ -145,32 +242,33 @@ func execInteractive(t *testing.T, s *server, v, ns string) {
 			}
 		}
 	}()
-	waitFor := func(want string) {
-		t.Helper()
-		for !strings.Contains(all.String(), want) {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("output ended before %q:\n%s", want, all.String())
-				}
-				all.WriteString(l)
-			case <-ctx.Done():
-				t.Fatalf("no %q in output:\n%s", want, all.String())
+	return term
+}
+
+// waitFor reads the terminal's output until it contains want.
+func (term *terminal) waitFor(want string) {
+	term.t.Helper()
+	for !strings.Contains(term.all.String(), want) {
+		select {
+		case l, ok := <-term.out:
+			if !ok {
+				term.t.Fatalf("output ended before %q:\n%s", want, term.all.String())
 			}
+			term.all.WriteString(l)
+		case <-term.ctx.Done():
+			term.t.Fatalf("no %q in output:\n%s", want, term.all.String())
 		}
 	}
-	waitFor("# ") // busybox's root prompt
-	io.WriteString(stdin, "echo answer=$((6*7)); tty; stty size\r")
-	waitFor("answer=42")
-	waitFor("/dev/pts/")
-	io.WriteString(stdin, "exit 5\r")
-	for range lines {
+}
+
+func (term *terminal) write(s string) { io.WriteString(term.stdin, s) }
+
+// wait reads the rest of the output and waits for the command.
+func (term *terminal) wait() error {
+	for l := range term.out {
+		term.all.WriteString(l)
 	}
-	err = cmd.Wait()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != 5 {
-		t.Fatalf("exec -it exit: %v, want 5\n%s", err, all.String())
-	}
+	return term.cmd.Wait()
 }
 
 // execDisconnect kills kubectl during a long exec: the process in the
