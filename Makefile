@@ -20,7 +20,7 @@ SHELL := /bin/bash
 all: build
 
 deps:
-	@scripts/install-deps.sh
+	@bash scripts/install-deps.sh
 
 build: bin/kedge
 bin/kedge: $(SRC) | deps
@@ -74,7 +74,7 @@ e2e-long: deps build images
 	KEDGE_LONG=1 $(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -run 'TestChurn' -v ./raftstore/raftkv
 
 bench: deps build build-arm64 build-armv7 images
-	@scripts/install-deps.sh etcd-server   # the store benchmark's peer (Debian's etcd 3.4)
+	@bash scripts/install-deps.sh etcd-server   # the store benchmark's peer (Debian's etcd 3.4)
 	KEDGE_BIN=$(CURDIR)/bin/kedge KEDGE_IMAGES=$(CURDIR)/$(IMAGES) \
 	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x -v ./test/e2e
 
