@@ -48,6 +48,11 @@ type serverConfig struct {
 	// Default: <data-dir>/registries.yaml, else /etc/kedge/registries.yaml,
 	// else none (anonymous pulls from each registry).
 	Registries string `json:"registries"`
+	// ImageGCHighThreshold is the percentage of the image store's
+	// filesystem in use above which unused images are removed, least
+	// recently used first, down to ImageGCLowThreshold. Defaults 85 and 80.
+	ImageGCHighThreshold int `json:"imageGCHighThreshold"`
+	ImageGCLowThreshold  int `json:"imageGCLowThreshold"`
 	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
 	storeOptions `json:",inline"`
 	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
@@ -59,19 +64,21 @@ type serverConfig struct {
 func defaultServerConfig() serverConfig {
 	host, _ := os.Hostname()
 	return serverConfig{
-		DataDir:          "/var/lib/kedge",
-		RunDir:           "/run/kedge",
-		Listen:           "0.0.0.0:6443",
-		NodeName:         strings.ToLower(host),
-		KubeletListen:    "0.0.0.0:10250",
-		RaftListen:       "0.0.0.0:6444",
-		CgroupRoot:       "/kedge",
-		PodCIDR:          "10.42.0.0/24",
-		Bridge:           "kedge0",
-		LogLevel:         "info",
-		storeOptions:     defaultStoreOptions(),
-		clusterOptions:   defaultClusterOptions(),
-		containerOptions: defaultContainerOptions(),
+		DataDir:              "/var/lib/kedge",
+		RunDir:               "/run/kedge",
+		Listen:               "0.0.0.0:6443",
+		NodeName:             strings.ToLower(host),
+		KubeletListen:        "0.0.0.0:10250",
+		RaftListen:           "0.0.0.0:6444",
+		CgroupRoot:           "/kedge",
+		PodCIDR:              "10.42.0.0/24",
+		Bridge:               "kedge0",
+		LogLevel:             "info",
+		ImageGCHighThreshold: 85,
+		ImageGCLowThreshold:  80,
+		storeOptions:         defaultStoreOptions(),
+		clusterOptions:       defaultClusterOptions(),
+		containerOptions:     defaultContainerOptions(),
 	}
 }
 
@@ -102,6 +109,8 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
 	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
+	fs.IntVar(&cfg.ImageGCHighThreshold, "image-gc-high-threshold", cfg.ImageGCHighThreshold, "percent of the image store's disk in use that starts image garbage collection")
+	fs.IntVar(&cfg.ImageGCLowThreshold, "image-gc-low-threshold", cfg.ImageGCLowThreshold, "percent of the image store's disk in use that image garbage collection frees down to")
 	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	cfg.storeOptions.addFlags(fs)
 	cfg.clusterOptions.addFlags(fs)

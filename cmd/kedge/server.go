@@ -21,6 +21,7 @@ import (
 	"kedge.dev/kedge/client"
 	"kedge.dev/kedge/netpolicy/podnet"
 	"kedge.dev/kedge/raftstore/raftkv"
+	"kedge.dev/kedge/runtime"
 	"kedge.dev/kedge/runtime/sandbox"
 	"kedge.dev/kedge/server"
 	"kedge.dev/kedge/server/auth"
@@ -162,6 +163,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer puller.Close()
+	gccfg := runtime.DefaultImageGCConfig()
+	gccfg.HighPercent, gccfg.LowPercent = cfg.ImageGCHighThreshold, cfg.ImageGCLowThreshold
+	imageGC, err := runtime.NewImageGC(rt, gccfg)
+	if err != nil {
+		return err
+	}
 
 	sbcfg := sandbox.DefaultConfig()
 	sbcfg.Dir = filepath.Join(cfg.RunDir, "sandboxes")
@@ -215,6 +222,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return ag.Run(gctx) })
+	g.Go(func() error { return imageGC.Run(gctx) })
 	err = g.Wait()
 	cfg.clusterOptions.onStop(store, log)
 	if err != nil && ctx.Err() == nil {

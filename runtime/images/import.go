@@ -17,6 +17,7 @@ import (
 	goruntime "runtime"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -415,7 +416,9 @@ func (s *Store) store(ctx context.Context, c candidate) (_ *Record, err error) {
 		DiffIDs:        diffIDs,
 		ChainIDs:       chain,
 	}
+	r.Stored = time.Now()
 	if old := s.records[id]; old != nil {
+		r.Stored = old.Stored
 		r.Names = slices.Clone(old.Names)
 		if r.ManifestDigest == "" {
 			r.ManifestDigest = old.ManifestDigest

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"kedge.dev/kedge/runtime/content"
 	"kedge.dev/kedge/runtime/rootfs"
@@ -42,6 +43,9 @@ type Record struct {
 	// ManifestDigest is the digest of the image manifest when the source had
 	// one (OCI layouts); docker archives carry none.
 	ManifestDigest string `json:"manifestDigest,omitempty"`
+	// Stored is when the image was first stored on this node (for garbage
+	// collection of images never used since).
+	Stored time.Time `json:"stored,omitempty"`
 	// DiffIDs are the uncompressed layer digests, bottom first.
 	DiffIDs []string `json:"diffIDs"`
 	// ChainIDs name the layer snapshots, bottom first.
