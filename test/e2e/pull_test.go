@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,7 @@ func TestPullFromRegistry(t *testing.T) {
 	locked.Push(t, "team/app:1", pulltest.ShellImage(t, "never seen"), "bob")
 	mirror := pulltest.Start(t, pulltest.Options{})
 	mirror.Push(t, "library/mirrored:1.0", pulltest.ShellImage(t, "from the mirror"), "")
+	mirror.Push(t, "library/armonly:1.0", pulltest.WithPlatform(t, pulltest.ShellImage(t, "arm"), "linux", "arm64"), "")
 
 	s := newServer(t)
 	regs := fmt.Sprintf(`mirrors:
@@ -70,6 +72,8 @@ configs:
 		"mirrored": podWithImage("mirrored", "mirrored:1.0", "IfNotPresent"),
 		"private":  podWithImage("private", private.Host+"/team/app:1", "Always"),
 		"denied":   podWithImage("denied", locked.Host+"/team/app:1", "IfNotPresent"),
+		"armonly":  podWithImage("armonly", "armonly:1.0", "IfNotPresent"),
+		"missing":  podWithImage("missing", private.Host+"/team/nothing:1", "IfNotPresent"),
 	}
 	for name, p := range pods {
 		if out, err := s.kubectlStdin("1.32", p, "apply", "-f", "-"); err != nil {
@@ -107,6 +111,23 @@ configs:
 		if !strings.Contains(events, want) {
 			t.Errorf("events of the denied pod lack %q:\n%s", want, events)
 		}
+	}
+
+	// Bad images: each gives the pod a precise reason and event.
+	for name, want := range map[string]string{
+		"armonly": "image platform linux/arm64 does not match node linux/" + goruntime.GOARCH,
+		"missing": "image not found in registry",
+	} {
+		eventually(t, 60*time.Second, func() error {
+			if r := waitingReason(s, name); r != "ErrImagePull" && r != "ImagePullBackOff" {
+				return fmt.Errorf("%s: waiting reason %q", name, r)
+			}
+			ev := s.kubectl("1.32", "get", "events", "--field-selector", "involvedObject.name="+name, "-o", "custom-columns=MESSAGE:.message", "--no-headers")
+			if !strings.Contains(ev, want) {
+				return fmt.Errorf("%s: events lack %q:\n%s", name, want, ev)
+			}
+			return nil
+		})
 	}
 
 	// The CLI pulls into the running node's store; the node then uses it
