@@ -7,4 +7,10 @@
 // stored image is verified from its ID down to every file. Layer tars are
 // not kept after unpacking (an edge box should not hold every layer twice);
 // the unpacked snapshot is the layer's stored form.
+//
+// Pulled images (Ingest) first land as compressed layer blobs in the
+// content store, each verified against its digest and visible only when
+// complete; they are unpacked under the store's lock and then deleted. A
+// pull that fails midway keeps the finished blobs so that a retry fetches
+// only what is missing; a full disk or a corrupt layer drops them.
 package images

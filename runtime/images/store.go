@@ -184,6 +184,9 @@ func (s *Store) findLoaded(ref string) (*Record, error) {
 	repo, digest, byDigest := strings.Cut(name, "@")
 	for _, r := range s.records {
 		if byDigest {
+			if slices.Contains(r.Names, name) { // pulled by this digest
+				return r, nil
+			}
 			if r.ManifestDigest == digest || r.ID == digest {
 				for _, n := range r.Names {
 					if strings.HasPrefix(n, repo+":") {

@@ -79,7 +79,11 @@ type Config struct {
 // DefaultConfig returns a configuration for the running platform without
 // mirrors.
 func DefaultConfig() Config {
-	return Config{OS: "linux", Architecture: goruntime.GOARCH, RetryBackoff: time.Second}
+	c := Config{OS: "linux", Architecture: goruntime.GOARCH, RetryBackoff: time.Second}
+	if c.Architecture == "arm" {
+		c.Variant = "v7" // kedge's 32-bit ARM build is armv7 (GOARM=7)
+	}
+	return c
 }
 
 // Validate reports the first problem of the configuration.

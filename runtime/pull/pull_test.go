@@ -236,3 +236,23 @@ func TestPullPlatform(t *testing.T) {
 		t.Errorf("index resolved to %s, want the amd64 image %s", got.ID, configDigest(t, amd))
 	}
 }
+
+func TestPullByDigest(t *testing.T) {
+	reg := pulltest.Start(t, pulltest.Options{})
+	img := pulltest.ShellImage(t, "digest")
+	reg.Push(t, "app:1", img, "")
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := reg.Host + "/app@" + d.String()
+	e := newEnv(t, "", pull.Registries{})
+	got, _, err := e.pull(context.Background(), ref, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The node finds it again by the same reference (IfNotPresent).
+	if r, err := e.store.Get(ref); err != nil || r.ID != got.ID {
+		t.Fatalf("Get(%s) = %+v, %v", ref, r, err)
+	}
+}
