@@ -139,12 +139,14 @@ func newServer(t testing.TB) *server {
 		"--raft-listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		"--node-name", fmt.Sprintf("e2e-node-%d", n),
 		"--cgroup-root", "/kedge-e2e-" + tag,
-		"--bridge", fmt.Sprintf("kedgee2e%d", n),
+		// The process in the name: test processes of several checkouts may
+		// run at once on one machine and must not delete each other's bridge.
+		"--bridge", "kedgee2e" + tag,
 		"--pod-cidr", fmt.Sprintf("10.%d.%d.0/24", 200+n%50, os.Getpid()%250),
 		"--log-level", "debug",
 	}
 	s.kubecfg = filepath.Join(s.dataDir, "kubeconfig.yaml")
-	s.bridge = "kedgee2e" + fmt.Sprint(n)
+	s.bridge = "kedgee2e" + tag
 	s.start()
 	t.Cleanup(s.teardown)
 	return s
