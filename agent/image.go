@@ -160,10 +160,13 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 	creds := w.pullCredentials(ctx, pod)
 	ev.Event(ref, corev1.EventTypeNormal, "Pulling", fmt.Sprintf("Pulling image %q", c.Image))
 	start := time.Now()
-	img, err := w.a.puller.PullImage(ctx, c.Image, runtime.PullOptions{Credentials: creds})
+	pctx, cancel := w.pullContext(ctx)
+	img, err := w.a.puller.PullImage(pctx, c.Image, runtime.PullOptions{Credentials: creds})
+	stopped := pctx.Err() != nil
+	cancel()
 	if err != nil {
-		if ctx.Err() != nil {
-			return err // the agent is stopping; nothing to report
+		if stopped {
+			return err // the agent is stopping or the pod is being deleted
 		}
 		msg := fmt.Sprintf("Failed to pull image %q: %v", c.Image, err)
 		if present && errors.Is(err, pull.ErrRegistry) {
@@ -186,6 +189,36 @@ func (w *podWorker) ensureImage(ctx context.Context, pod *corev1.Pod, c *corev1.
 	ev.Event(ref, corev1.EventTypeNormal, "Pulled", fmt.Sprintf("Successfully pulled image %q in %s. Image size: %d bytes.",
 		c.Image, time.Since(start).Round(time.Millisecond), img.Size))
 	return nil
+}
+
+// pullCheckPeriod is how often a running pull looks whether its pod was
+// deleted meanwhile.
+const pullCheckPeriod = 200 * time.Millisecond
+
+// pullContext returns a context for a pull that ends with ctx or as soon as
+// the pod is deleted: a pull over a slow link must not hold up the pod's
+// deletion (the worker's goroutine waits for it).
+func (w *podWorker) pullContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	pctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(pullCheckPeriod)
+		defer t.Stop()
+		for {
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+			w.mu.Lock()
+			deleted := w.gone || (w.pending != nil && w.pending.DeletionTimestamp != nil)
+			w.mu.Unlock()
+			if deleted {
+				cancel()
+				return
+			}
+		}
+	}()
+	return pctx, cancel
 }
 
 // pullCredentials reads the pod's imagePullSecrets

@@ -76,6 +76,36 @@ func TestImagePullBackoff(t *testing.T) {
 	}
 }
 
+// blockingPuller blocks until its context ends, like a pull of a large
+// image over a slow link.
+type blockingPuller struct{ started chan struct{} }
+
+func (p *blockingPuller) PullImage(ctx context.Context, _ string, _ runtime.PullOptions) (runtime.Image, error) {
+	select {
+	case p.started <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return runtime.Image{}, ctx.Err()
+}
+
+func TestPodDeletedDuringPull(t *testing.T) {
+	h := newHarness(t)
+	p := &blockingPuller{started: make(chan struct{}, 1)}
+	h.api.addPod(newPod("web", corev1.RestartPolicyAlways, "registry.local/slow:1"))
+	h.startWithPuller(p)
+	select {
+	case <-p.started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("pull did not start")
+	}
+	h.api.markDeleted("default", "web", 1)
+	h.eventually("pod deleted while its image was pulling", func() bool { return h.api.pod("default", "web") == nil })
+	if h.events.hasPrefix("Failed: Failed to pull image") {
+		t.Errorf("a cancelled pull was reported as failed: %v", h.events.events)
+	}
+}
+
 // fakePuller "pulls" by adding the image to the fake runtime, or fails.
 type fakePuller struct {
 	rt    *fakeRuntime
