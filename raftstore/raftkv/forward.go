@@ -285,12 +285,16 @@ func (s *Store) call(ctx context.Context, addr string, req fwdRequest) (fwdRespo
 		// could be read is worth one retry; reads are idempotent, and an
 		// apply on a broken pooled connection fails at the write.
 		if !pooled || attempt > 0 || req.Kind == "apply" && !errors.Is(err, errWriteFailed) {
-			return fwdResponse{}, fmt.Errorf("call %s on %s: %w", req.Kind, addr, err)
+			return fwdResponse{}, fmt.Errorf("call %s on %s: %w: %w", req.Kind, addr, errTransport, err)
 		}
 	}
 }
 
 var errWriteFailed = errors.New("request not sent")
+
+// errTransport: the connection to the leader failed after the request may
+// have been sent.
+var errTransport = errors.New("connection to the leader lost")
 
 func roundTrip(ctx context.Context, fc *fwdConn, req fwdRequest) (fwdResponse, error) {
 	stop := context.AfterFunc(ctx, func() { fc.c.SetDeadline(time.Now()) })
@@ -349,8 +353,9 @@ var errNoLeader = fmt.Errorf("%w: no raft leader is known", ErrNotLeader)
 
 // retryableOnLeader says whether req may be sent again after err: always
 // when it surely was not appended (no leader, refused by a non-leader, not
-// sent); for everything but apply also after a lost connection, because
-// the other requests are idempotent.
+// sent); for everything but apply also after a lost connection or a loss of
+// leadership, because the other requests are idempotent. Answers such as
+// ErrKeyExists or ErrUnknownServer are final.
 func retryableOnLeader(kind string, err error) bool {
 	if errors.Is(err, errNotLeaderNoApply) || errors.Is(err, errNoLeader) || errors.Is(err, errWriteFailed) {
 		return true
@@ -358,9 +363,5 @@ func retryableOnLeader(kind string, err error) bool {
 	if kind == "apply" {
 		return false
 	}
-	if errors.Is(err, ErrNotLeader) {
-		return true
-	}
-	var re *remoteError
-	return !errors.As(err, &re) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !errors.Is(err, raftstore.ErrClosed)
+	return errors.Is(err, ErrNotLeader) || errors.Is(err, errTransport)
 }
