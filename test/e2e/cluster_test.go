@@ -227,7 +227,7 @@ func TestClusterThreeServers(t *testing.T) {
 		writer.create(t, fmt.Sprintf("w-%03d", i))
 	}
 	newLeader := leaderIn(t, f1, followers...)
-	t.Logf("new leader %s known %v after the kill", newLeader.nodeName(), time.Since(killed).Round(time.Millisecond))
+	t.Logf("new leader %s (members checked %v after the kill, after 30 more writes)", newLeader.nodeName(), time.Since(killed).Round(time.Millisecond))
 	w.check(t, writer.acked())
 
 	// Controllers moved to the new leader: the namespace controller
