@@ -59,7 +59,7 @@ func newClusterServer(t *testing.T, join *server, extra ...string) *server {
 		"--raft-listen", fmt.Sprintf("%s:%d", ip, freePort(t)),
 		"--node-name", fmt.Sprintf("e2e-server-%d", n),
 		"--cgroup-root", "/kedge-e2e-" + tag,
-		"--bridge", fmt.Sprintf("kedgee2e%d", n),
+		"--bridge", "kedgee2e" + tag,
 		"--pod-cidr", fmt.Sprintf("10.%d.%d.0/24", 200+n%50, os.Getpid()%250),
 		"--log-level", "debug",
 	}
@@ -69,7 +69,7 @@ func newClusterServer(t *testing.T, join *server, extra ...string) *server {
 	}
 	s.args = append(s.args, extra...)
 	s.kubecfg = filepath.Join(s.dataDir, "kubeconfig.yaml")
-	s.bridge = "kedgee2e" + fmt.Sprint(n)
+	s.bridge = "kedgee2e" + tag
 	s.start()
 	t.Cleanup(s.teardown)
 	s.waitNodeReady(s.nodeName(), 60*time.Second)
