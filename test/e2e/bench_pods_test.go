@@ -1,0 +1,336 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkPods prints issue 4's pod figures: end-to-end pod start over
+// plain HTTP (no kubectl process start in the figure), and the kedge
+// server's RSS and CPU with 0, 10, 50 and up to 110 running `sleep` pods.
+// Targets (reported, not asserted): start p50 ≤ 150 ms, p99 ≤ 500 ms; RSS
+// ≤ 25 MB at 0 pods and ≤ 40 MB at 110 pods.
+//
+// The agent runs inside `kedge server`, so RSS and CPU are the whole
+// process: API server, store (raft + SQLite), scheduler, controllers and
+// agent together. The agent's share cannot be separated from outside.
+func BenchmarkPods(b *testing.B) {
+	window := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_WINDOW")); err == nil {
+		window = d
+	}
+	b.Logf("command: make bench (go test -run '^$' -bench Pods -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", window)
+	s := newServer(b)
+	rc := s.raw()
+	pid := s.cmd.Process.Pid
+	const ns = "bench-pods"
+	s.kubectl("1.32", "create", "namespace", ns)
+	// Pods are deleted here, not by the harness: 110 pods take longer than
+	// its 60 s deletion timeout.
+	b.Cleanup(func() {
+		if out, err := s.kubectlErr("1.32", "delete", "pods", "--all", "-n", ns, "--grace-period=1", "--timeout=10m"); err != nil {
+			b.Errorf("delete bench pods: %v\n%s", err, out)
+		}
+	})
+	capacity := allocatablePods(b, rc)
+	b.Logf("node allocatable pods: %d", capacity)
+
+	type usage struct {
+		pods    int
+		rssMiB  float64
+		cpuPct  float64
+		elapsed time.Duration
+	}
+	var usages []usage
+	measure := func(want int) {
+		// Let the agent's start-up work for the last pods finish first.
+		time.Sleep(5 * time.Second)
+		n := runningPods(b, rc, ns)
+		cpu := cpuPercent(b, pid, window)
+		u := usage{pods: n, rssMiB: rssMiB(b, pid), cpuPct: cpu, elapsed: window}
+		usages = append(usages, u)
+		b.Logf("%d running pods (wanted %d): RSS %.1f MiB, CPU %.2f%% of one core over %v", n, want, u.rssMiB, u.cpuPct, window)
+		b.ReportMetric(u.rssMiB, fmt.Sprintf("%d-pods-RSS-MiB", want))
+		b.ReportMetric(u.cpuPct, fmt.Sprintf("%d-pods-CPU-%%", want))
+	}
+
+	time.Sleep(10 * time.Second) // start-up settles (first node status, leases)
+	measure(0)
+
+	// Pod start: 50 pods one after another, each timed from just before
+	// its POST to the watch event that says Running. The earlier pods keep
+	// running, so pod i starts with i pods already on the node.
+	type startTime struct{ created, scheduled, running time.Duration }
+	var starts []startTime
+	for i := 0; i < 50; i++ {
+		if i == 10 {
+			measure(10)
+		}
+		st, err := startPodTimed(rc, ns, fmt.Sprintf("start-%d", i))
+		if err != nil {
+			b.Fatalf("pod start-%d: %v\n%s", i, err, s.logs())
+		}
+		starts = append(starts, st)
+	}
+	pct := func(get func(startTime) time.Duration) (time.Duration, time.Duration) {
+		d := make([]time.Duration, len(starts))
+		for i, st := range starts {
+			d[i] = get(st)
+		}
+		sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+		return d[len(d)/2], d[(len(d)*99+99)/100-1]
+	}
+	p50, p99 := pct(func(st startTime) time.Duration { return st.running })
+	c50, c99 := pct(func(st startTime) time.Duration { return st.created })
+	s50, s99 := pct(func(st startTime) time.Duration { return st.scheduled })
+	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
+	b.Logf("pod start, n=%d sequential, POST -> watch event (0..%d pods already running):", len(starts), len(starts)-1)
+	b.Logf("  %-34s %10s %10s", "step (time since just before POST)", "p50", "p99")
+	b.Logf("  %-34s %10v %10v", "ADDED event seen", r(c50), r(c99))
+	b.Logf("  %-34s %10v %10v", "spec.nodeName set (scheduled)", r(s50), r(s99))
+	b.Logf("  %-34s %10v %10v", "status.phase Running", r(p50), r(p99))
+	b.Logf("  targets: p50 <= 150ms, p99 <= 500ms")
+	b.ReportMetric(float64(p50.Microseconds())/1000, "start-p50-ms")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "start-p99-ms")
+	b.ReportMetric(float64(s50.Microseconds())/1000, "scheduled-p50-ms")
+	measure(50)
+
+	// Fill the node to its capacity (110 unless the node says otherwise).
+	target := 110
+	if capacity > 0 && capacity < target {
+		target = capacity
+	}
+	fillStart := time.Now()
+	reached := fillPods(b, rc, ns, 50, target, 10*time.Minute)
+	b.Logf("filled %d -> %d running pods in %v (wanted %d)", 50, reached, time.Since(fillStart).Round(time.Second), target)
+	measure(110)
+
+	b.Logf("kedge server process (API server + store + scheduler + controllers + agent; containers are separate processes):")
+	b.Logf("  %-6s %10s %14s", "pods", "RSS MiB", "CPU % 1 core")
+	for _, u := range usages {
+		b.Logf("  %-6d %10.1f %14.2f", u.pods, u.rssMiB, u.cpuPct)
+	}
+	b.Logf("  targets: RSS <= 25 MB at 0 pods, <= 40 MB at 110 pods (whole process, not the agent alone)")
+}
+
+// podWatchEvent is the part of a watch event the benchmark reads.
+type podWatchEvent struct {
+	Type   string `json:"type"`
+	Object struct {
+		Spec struct {
+			NodeName string `json:"nodeName"`
+		} `json:"spec"`
+		Status struct {
+			Phase string `json:"phase"`
+		} `json:"status"`
+	} `json:"object"`
+}
+
+// startPodTimed opens a watch on one pod name, then POSTs the pod and
+// times the watch events that show it created, scheduled and Running.
+func startPodTimed(rc *rawClient, ns, name string) (st struct{ created, scheduled, running time.Duration }, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// No client timeout: the watch is bounded by ctx.
+	hc := &http.Client{Transport: rc.client.Transport}
+	q := url.Values{"watch": {"true"}, "fieldSelector": {"metadata.name=" + name}}
+	wreq, err := http.NewRequestWithContext(ctx, http.MethodGet, rc.base+"/api/v1/namespaces/"+ns+"/pods?"+q.Encode(), nil)
+	if err != nil {
+		return st, err
+	}
+	wreq.Header.Set("Authorization", "Bearer "+rc.token)
+	wresp, err := hc.Do(wreq)
+	if err != nil {
+		return st, fmt.Errorf("open watch: %w", err)
+	}
+	defer wresp.Body.Close()
+	if wresp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("open watch: HTTP %d", wresp.StatusCode)
+	}
+	body := podJSON(name)
+	preq, err := http.NewRequestWithContext(ctx, http.MethodPost, rc.base+"/api/v1/namespaces/"+ns+"/pods", strings.NewReader(body))
+	if err != nil {
+		return st, err
+	}
+	preq.Header.Set("Authorization", "Bearer "+rc.token)
+	preq.Header.Set("Content-Type", "application/json")
+	start := time.Now()
+	presp, err := hc.Do(preq)
+	if err != nil {
+		return st, fmt.Errorf("create: %w", err)
+	}
+	presp.Body.Close()
+	if presp.StatusCode != http.StatusCreated {
+		return st, fmt.Errorf("create: HTTP %d", presp.StatusCode)
+	}
+	dec := json.NewDecoder(bufio.NewReader(wresp.Body))
+	for {
+		var ev podWatchEvent
+		if err := dec.Decode(&ev); err != nil {
+			return st, fmt.Errorf("watch ended before Running (created %v, scheduled %v): %w", st.created, st.scheduled, err)
+		}
+		now := time.Since(start)
+		if st.created == 0 {
+			st.created = now
+		}
+		if st.scheduled == 0 && ev.Object.Spec.NodeName != "" {
+			st.scheduled = now
+		}
+		if ev.Object.Status.Phase == "Running" {
+			st.running = now
+			return st, nil
+		}
+		if ev.Type == "DELETED" || ev.Object.Status.Phase == "Failed" || ev.Object.Status.Phase == "Succeeded" {
+			return st, fmt.Errorf("pod ended before Running: %s %s", ev.Type, ev.Object.Status.Phase)
+		}
+	}
+}
+
+// podJSON is sleepPod as JSON, for a plain POST.
+func podJSON(name string) string {
+	return fmt.Sprintf(`{"apiVersion":"v1","kind":"Pod","metadata":{"name":%q},"spec":{"terminationGracePeriodSeconds":1,"containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`, name)
+}
+
+// fillPods creates pods fill-<from>..fill-<to-1> four at a time and waits
+// until to pods run or timeout passes; it returns how many run.
+func fillPods(b *testing.B, rc *rawClient, ns string, from, to int, timeout time.Duration) int {
+	b.Helper()
+	var wg sync.WaitGroup
+	next := make(chan int)
+	errs := make(chan string, to)
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				// Not rc.do: it calls Fatalf, which only the benchmark's
+				// own goroutine may.
+				req, err := http.NewRequest(http.MethodPost, rc.base+"/api/v1/namespaces/"+ns+"/pods", strings.NewReader(podJSON(fmt.Sprintf("fill-%d", i))))
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				req.Header.Set("Authorization", "Bearer "+rc.token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := rc.client.Do(req)
+				if err != nil {
+					errs <- fmt.Sprintf("fill-%d: %v", i, err)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusCreated {
+					errs <- fmt.Sprintf("fill-%d: HTTP %d", i, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	for i := from; i < to; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		b.Errorf("create: %s", e)
+	}
+	deadline := time.Now().Add(timeout)
+	n := 0
+	for {
+		n = runningPods(b, rc, ns)
+		if n >= to || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// runningPods counts the pods of ns in phase Running.
+func runningPods(b testing.TB, rc *rawClient, ns string) int {
+	b.Helper()
+	code, body := rc.do(b, http.MethodGet, "/api/v1/namespaces/"+ns+"/pods", "", "")
+	if code != http.StatusOK {
+		b.Fatalf("list pods: HTTP %d %s", code, body)
+	}
+	var list struct {
+		Items []struct {
+			Status struct {
+				Phase string `json:"phase"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		b.Fatalf("list pods: %v", err)
+	}
+	n := 0
+	for _, p := range list.Items {
+		if p.Status.Phase == "Running" {
+			n++
+		}
+	}
+	return n
+}
+
+// allocatablePods reads status.allocatable.pods of the (only) node; 0 if
+// it is not set.
+func allocatablePods(b testing.TB, rc *rawClient) int {
+	b.Helper()
+	code, body := rc.do(b, http.MethodGet, "/api/v1/nodes", "", "")
+	if code != http.StatusOK {
+		b.Fatalf("list nodes: HTTP %d %s", code, body)
+	}
+	var list struct {
+		Items []struct {
+			Status struct {
+				Allocatable map[string]string `json:"allocatable"`
+			} `json:"status"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil || len(list.Items) == 0 {
+		b.Fatalf("list nodes: %v %s", err, body)
+	}
+	n, _ := strconv.Atoi(list.Items[0].Status.Allocatable["pods"])
+	return n
+}
+
+// cpuPercent samples utime+stime of pid over window and returns the
+// average as a percentage of one core. Linux reports both in USER_HZ,
+// which is 100 on every architecture kedge runs on.
+func cpuPercent(b testing.TB, pid int, window time.Duration) float64 {
+	b.Helper()
+	t0, c0 := time.Now(), cpuTicks(b, pid)
+	time.Sleep(window)
+	t1, c1 := time.Now(), cpuTicks(b, pid)
+	const userHZ = 100
+	return float64(c1-c0) / userHZ / t1.Sub(t0).Seconds() * 100
+}
+
+// cpuTicks reads utime+stime (fields 14 and 15) of /proc/<pid>/stat.
+func cpuTicks(b testing.TB, pid int) int64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("read stat: %v", err)
+	}
+	// The command name (field 2) may hold spaces; fields after its
+	// closing parenthesis are fixed.
+	rest := string(raw[strings.LastIndexByte(string(raw), ')')+2:])
+	f := strings.Fields(rest)
+	// rest starts at field 3 (state): utime is field 14 -> f[11].
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	s, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		b.Fatalf("parse stat %q: %v %v", raw, err1, err2)
+	}
+	return u + s
+}
