@@ -10,7 +10,10 @@ import (
 	"time"
 )
 
-const goodPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"keep"},"spec":{"containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`
+// goodPod is bound to a node that does not exist, so neither the scheduler
+// nor an agent ever writes to it: any change of its resourceVersion during
+// TestBadInput comes from a request that should have been rejected.
+const goodPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"keep"},"spec":{"nodeName":"parked","containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`
 
 // TestBadInput sends each kind of bad input through kubectl and raw HTTP
 // and checks the Kubernetes-shaped answer and that nothing stored changed.
@@ -22,6 +25,8 @@ func TestBadInput(t *testing.T) {
 	if code, b := c.do(t, "POST", "/api/v1/namespaces/bad/pods", "application/json", goodPod); code != 201 {
 		t.Fatalf("create good pod: %d %s", code, b)
 	}
+	// No agent will ever finish a graceful deletion on node "parked".
+	t.Cleanup(func() { s.kubectlErr("1.32", "delete", "pod", "keep", "-n", ns, "--force", "--grace-period=0") })
 	before := s.kubectl("1.32", "get", "pod", "keep", "-n", ns, "-o", "jsonpath={.metadata.resourceVersion}")
 
 	tests := []struct {
@@ -39,7 +44,7 @@ func TestBadInput(t *testing.T) {
 		{"missing containers", "POST", "/api/v1/namespaces/bad/pods", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"empty"},"spec":{}}`, 422, "Invalid", "Required value", "spec.containers"},
 		{"missing image", "POST", "/api/v1/namespaces/bad/pods", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"noimg"},"spec":{"containers":[{"name":"c"}]}}`, 422, "Invalid", "Required value", "spec.containers[0].image"},
 		{"unknown field strict", "POST", "/api/v1/namespaces/bad/pods?fieldValidation=Strict", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"x"},"spec":{"containers":[{"name":"c","image":"i","imagePullPolice":"Never"}]}}`, 400, "BadRequest", `unknown field "spec.containers[0].imagePullPolice"`, ""},
-		{"stale resourceVersion", "PUT", "/api/v1/namespaces/bad/pods/keep", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"keep","resourceVersion":"1"},"spec":{"containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`, 409, "Conflict", "the object has been modified", ""},
+		{"stale resourceVersion", "PUT", "/api/v1/namespaces/bad/pods/keep", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"keep","resourceVersion":"1"},"spec":{"nodeName":"parked","containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`, 409, "Conflict", "the object has been modified", ""},
 		{"create existing", "POST", "/api/v1/namespaces/bad/pods", "application/json", goodPod, 409, "AlreadyExists", `pods "keep" already exists`, ""},
 		{"missing namespace", "POST", "/api/v1/namespaces/nope/pods", "application/json", strings.Replace(goodPod, "keep", "other", 1), 404, "NotFound", `namespaces "nope" not found`, ""},
 		{"immutable spec", "PATCH", "/api/v1/namespaces/bad/pods/keep", "application/merge-patch+json", `{"spec":{"restartPolicy":"Never"}}`, 422, "Invalid", "pod updates may not change fields", "spec"},
@@ -161,11 +166,13 @@ func TestStartupErrors(t *testing.T) {
 	}
 }
 
+const survivorPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"survivor"},"spec":{"containers":[{"name":"c","image":"registry.k8s.io/busybox","command":["sleep","3600"]}]}}`
+
 // TestRestartKeepsObjects: everything stored survives a restart.
 func TestRestartKeepsObjects(t *testing.T) {
 	s := newServer(t)
 	s.kubectl("1.32", "create", "namespace", "keepme")
-	if out, err := s.kubectlStdin("1.32", strings.Replace(goodPod, `"keep"`, `"survivor"`, 1), "apply", "-n", "keepme", "-f", "-"); err != nil {
+	if out, err := s.kubectlStdin("1.32", survivorPod, "apply", "-n", "keepme", "-f", "-"); err != nil {
 		t.Fatalf("%v %s", err, out)
 	}
 	waitPod(t, s, "1.32", "keepme", "survivor", "Running")
