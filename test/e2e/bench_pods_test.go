@@ -60,7 +60,7 @@ func BenchmarkPods(b *testing.B) {
 		cpu := cpuPercent(b, pid, window)
 		u := usage{pods: n, rssMiB: rssMiB(b, pid), cpuPct: cpu, elapsed: window}
 		usages = append(usages, u)
-		b.Logf("%d running pods (wanted %d): RSS %.1f MiB, CPU %.2f%% of one core over %v", n, want, u.rssMiB, u.cpuPct, window)
+		b.Logf("%d running pods (wanted %d): RSS %.1f MiB (%s), CPU %.2f%% of one core over %v", n, want, u.rssMiB, rssParts(b, pid), u.cpuPct, window)
 		b.ReportMetric(u.rssMiB, fmt.Sprintf("%d-pods-RSS-MiB", want))
 		b.ReportMetric(u.cpuPct, fmt.Sprintf("%d-pods-CPU-%%", want))
 	}
@@ -333,4 +333,25 @@ func cpuTicks(b testing.TB, pid int) int64 {
 		b.Fatalf("parse stat %q: %v %v", raw, err1, err2)
 	}
 	return u + s
+}
+
+// rssParts reads how VmRSS splits into anonymous memory (Go heap, stacks,
+// SQLite's cache) and file-backed pages (mostly the binary's own text),
+// which tells whether a figure is data or code.
+func rssParts(b testing.TB, pid int) string {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatalf("read status: %v", err)
+	}
+	var parts []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		for _, k := range []string{"RssAnon", "RssFile", "RssShmem"} {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == k+":" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimPrefix(k, "Rss"), kb/1024))
+			}
+		}
+	}
+	return strings.Join(parts, ", ")
 }
