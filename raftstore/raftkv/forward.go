@@ -130,6 +130,11 @@ func (s *Store) serveForwardConn(c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(s.bgCtx, func() { c.Close() })
 	defer stop()
+	select { // a peer may ask while this server is still starting raft
+	case <-s.raftReady:
+	case <-s.bgCtx.Done():
+		return
+	}
 	dec := json.NewDecoder(bufio.NewReader(c))
 	enc := json.NewEncoder(c)
 	for {

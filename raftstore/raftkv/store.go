@@ -55,6 +55,10 @@ type Store struct {
 	closeOnce sync.Once
 	closeErr  error
 	fwdDone   <-chan struct{}
+	// raftReady is closed once raft is set: the forwarding listener
+	// accepts peers' connections before NewRaft (it shares the raft port),
+	// and a request served before then would use a nil raft.
+	raftReady chan struct{}
 }
 
 var _ raftstore.Store = (*Store)(nil)
@@ -74,7 +78,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		return nil, fmt.Errorf("open raftstore: create data dir: %w", err)
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	s := &Store{cfg: cfg, log: logger, bc: newBroadcaster(), closing: bgCtx.Done(), bgCtx: bgCtx, cancel: cancel}
+	s := &Store{cfg: cfg, log: logger, bc: newBroadcaster(), closing: bgCtx.Done(), bgCtx: bgCtx, cancel: cancel, raftReady: make(chan struct{})}
 	s.lead.changed = make(chan struct{})
 	closers := []func() error{func() error { cancel(); return nil }}
 	defer func() {
@@ -163,6 +167,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open raftstore: start raft: %w", err)
 	}
+	close(s.raftReady)
 	closers = append(closers, func() error { return s.raft.Shutdown().Error() })
 
 	s.bg.Add(1)
