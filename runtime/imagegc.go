@@ -82,7 +82,8 @@ func (g *ImageGC) Collect(ctx context.Context) ([]string, error) {
 	if err := unix.Statfs(g.rt.cfg.Root, &st); err != nil {
 		return nil, fmt.Errorf("image GC: statfs %s: %w", g.rt.cfg.Root, err)
 	}
-	usage := images.DiskUsage{Total: int64(st.Blocks) * st.Bsize, Used: int64(st.Blocks-st.Bfree) * st.Bsize}
+	// Bsize is int32 on 32-bit ARM: widen before multiplying.
+	usage := images.DiskUsage{Total: int64(st.Blocks) * int64(st.Bsize), Used: int64(st.Blocks-st.Bfree) * int64(st.Bsize)}
 	return g.collect(ctx, usage, time.Now())
 }
 
