@@ -40,26 +40,10 @@ func NewNamespaces(api NamespaceAPI, contents []client.Resource, log *slog.Logge
 	return &Namespaces{api: api, contents: contents, log: log.With("controller", "namespace"), resync: 5 * time.Second}
 }
 
-// Run works until ctx ends.
+// Run works until ctx ends. Pods of a terminating namespace disappear one
+// by one; watching them lets the namespace go as soon as the last is gone.
 func (c *Namespaces) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	go WatchChanges(ctx, c.api, client.Namespaces, c.log, wake)
-	// Pods of a terminating namespace disappear one by one; watching them
-	// lets the namespace go as soon as the last one is gone.
-	go WatchChanges(ctx, c.api, client.Pods, c.log, wake)
-	tick := time.NewTicker(c.resync)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-tick.C:
-		}
-		if err := c.sync(ctx); err != nil && ctx.Err() == nil {
-			c.log.Warn("namespace sync failed", "err", err)
-		}
-	}
+	return Loop(ctx, c.api, []client.Resource{client.Namespaces, client.Pods}, c.resync, c.log, c.sync)
 }
 
 func (c *Namespaces) sync(ctx context.Context) error {

@@ -54,22 +54,7 @@ func New(api API, events Events, log *slog.Logger) *Scheduler {
 
 // Run schedules until ctx ends.
 func (s *Scheduler) Run(ctx context.Context) error {
-	wake := make(chan struct{}, 1)
-	go controller.WatchChanges(ctx, s.api, client.Pods, s.log, wake)
-	go controller.WatchChanges(ctx, s.api, client.Nodes, s.log, wake)
-	tick := time.NewTicker(s.resync)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-wake:
-		case <-tick.C:
-		}
-		if err := s.pass(ctx); err != nil && ctx.Err() == nil {
-			s.log.Warn("scheduling pass failed", "err", err)
-		}
-	}
+	return controller.Loop(ctx, s.api, []client.Resource{client.Pods, client.Nodes}, s.resync, s.log, s.pass)
 }
 
 // pass schedules every pending, unbound pod once, oldest first.
