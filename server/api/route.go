@@ -180,7 +180,7 @@ func (s *Server) route(r *http.Request, t target) (string, handlerFunc) {
 	case t.sub == "binding" && m == http.MethodPost:
 		return "create", s.serveBinding
 	case t.sub == "finalize" && m == http.MethodPut:
-		return "update", s.serveFinalize
+		return "update", s.serveUpdate
 	}
 	return "", nil
 }

@@ -117,31 +117,3 @@ func (s *Server) bind(t target, pod *corev1.Pod, b *corev1.Binding) (runtime.Obj
 	pod.ResourceVersion = "" // binding has no resourceVersion precondition
 	return pod, nil
 }
-
-// serveFinalize answers PUT namespaces/<name>/finalize: only
-// spec.finalizers changes; when the last one goes from a namespace being
-// deleted, the namespace is removed.
-func (s *Server) serveFinalize(w http.ResponseWriter, r *http.Request, t target) {
-	dryRun, err := parseDryRun(r.URL.Query())
-	if err != nil {
-		s.writeError(w, r, err, t.res.gr, t.name)
-		return
-	}
-	obj, warnings, err := s.decodeRequest(r, t.res)
-	if err == nil {
-		err = checkIdentity(t, obj)
-	}
-	if err != nil {
-		s.writeError(w, r, err, t.res.gr, t.name)
-		return
-	}
-	out, err := s.update(r.Context(), t.res, t.namespace, t.name, updateFinalize, func(runtime.Object) (runtime.Object, error) {
-		return obj.DeepCopyObject(), nil
-	}, dryRun)
-	if err != nil {
-		s.writeError(w, r, err, t.res.gr, t.name)
-		return
-	}
-	addWarnings(w, warnings)
-	s.respond(w, r, t.res, http.StatusOK, out.obj)
-}

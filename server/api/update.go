@@ -191,7 +191,9 @@ func shouldDeleteOnUpdate(next, cur runtime.Object) bool {
 	return g == nil || *g == 0
 }
 
-// serveUpdate answers PUT of an object or of its status.
+// serveUpdate answers PUT of an object, of its status, or of a namespace's
+// finalize subresource (only spec.finalizers changes; when the last one goes
+// from a namespace being deleted, the namespace is removed).
 func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, t target) {
 	dryRun, err := parseDryRun(r.URL.Query())
 	if err != nil {
@@ -207,8 +209,11 @@ func (s *Server) serveUpdate(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	kind := updateMain
-	if t.sub == "status" {
+	switch t.sub {
+	case "status":
 		kind = updateStatus
+	case "finalize":
+		kind = updateFinalize
 	}
 	out, err := s.update(r.Context(), t.res, t.namespace, t.name, kind, func(runtime.Object) (runtime.Object, error) {
 		return obj.DeepCopyObject(), nil
