@@ -207,9 +207,10 @@ func (a *Agent) podUpdate(pod *corev1.Pod, fromAPI bool) {
 		w = newPodWorker(a, pod)
 		a.workers[pod.UID] = w
 		a.wg.Add(1)
+		ctx := a.runCtx // read under a.mu: Run clears it when it stops
 		go func() {
 			defer a.wg.Done()
-			w.run(a.runCtx)
+			w.run(ctx)
 		}()
 	}
 	a.names[pod.Namespace+"/"+pod.Name] = pod.UID

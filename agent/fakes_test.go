@@ -265,6 +265,7 @@ type fakeAPI struct {
 	pods     map[string]*corev1.Pod // ns/name
 	nodes    map[string]*corev1.Node
 	watchers []chan client.WatchEvent
+	history  []client.WatchEvent // every pod event, replayed to a watch from a resourceVersion
 	deletes  []metav1.DeleteOptions
 	down     bool // every call fails as if the server were unreachable
 }
@@ -279,6 +280,7 @@ func (f *fakeAPI) bump() string { f.rv++; return strconv.Itoa(f.rv) }
 
 // notify sends a pod event to every watcher; callers hold f.mu.
 func (f *fakeAPI) notify(t watch.EventType, pod *corev1.Pod) {
+	f.history = append(f.history, client.WatchEvent{Type: t, Object: pod.DeepCopy()})
 	for _, w := range f.watchers {
 		select {
 		case w <- client.WatchEvent{Type: t, Object: pod.DeepCopy()}:
@@ -455,7 +457,25 @@ func (f *fakeAPI) Watch(ctx context.Context, r client.Resource, opts metav1.List
 	if f.down {
 		return nil, errDown
 	}
-	ch := make(chan client.WatchEvent, 100)
+	// Like a real server, a watch from a list's resourceVersion first sees
+	// what changed since the list; without that an event between the two
+	// calls would be lost.
+	var replay []client.WatchEvent
+	if opts.ResourceVersion != "" {
+		from, err := strconv.Atoi(opts.ResourceVersion)
+		if err != nil {
+			return nil, fmt.Errorf("fake watch: bad resourceVersion %q", opts.ResourceVersion)
+		}
+		for _, ev := range f.history {
+			if rv, _ := strconv.Atoi(ev.Object.(*corev1.Pod).ResourceVersion); rv > from {
+				replay = append(replay, client.WatchEvent{Type: ev.Type, Object: ev.Object.(*corev1.Pod).DeepCopy()})
+			}
+		}
+	}
+	ch := make(chan client.WatchEvent, 100+len(replay))
+	for _, ev := range replay {
+		ch <- ev
+	}
 	f.watchers = append(f.watchers, ch)
 	context.AfterFunc(ctx, func() {
 		f.mu.Lock()

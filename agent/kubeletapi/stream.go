@@ -139,9 +139,13 @@ func (s *Server) openWebSocket(w http.ResponseWriter, r *http.Request, o streamO
 		s.log.Debug("websocket upgrade failed", "path", r.URL.Path, "err", err)
 		return nil, false
 	}
-	// An empty frame on the lowest writable channel tells the client the
-	// session is set up (kubelet does the same).
+	// An empty frame on the lowest writable channel tells a v1–v4 client
+	// the session is set up (kubelet does the same). A v5 client knows that
+	// from the handshake, and client-go before 1.33 starts reading before it
+	// has registered its streams, so the frame only made kubectl 1.30–1.32
+	// print "Unknown stream id 1, discarding message".
 	switch {
+	case proto == rc.StreamProtocolV5Name:
 	case o.stdout:
 		_, _ = streams[rc.StreamStdOut].Write(nil)
 	case o.stderr:
