@@ -54,57 +54,97 @@ const (
 // BenchmarkStore compares kedge's store with etcd side by side: 1, 16 and
 // 64 concurrent clients, puts and compare-and-swaps of 1 KiB values, fsync
 // on. Figures are logged as a table with kedge/etcd ratios.
+// BenchmarkStoreCluster does the same with three members each.
 func BenchmarkStore(b *testing.B) {
 	if _, err := exec.LookPath("etcd"); err != nil {
 		b.Fatalf("etcd is needed as the peer (Debian etcd-server; make bench installs it): %v", err)
 	}
-	seconds := 5.0
-	if v, err := strconv.ParseFloat(os.Getenv("KEDGE_BENCH_SECONDS"), 64); err == nil {
-		seconds = v
-	}
-	b.Logf("command: make bench (go test -run '^$' -bench Store -benchtime 1x ./test/e2e); %.0fs per cell (KEDGE_BENCH_SECONDS)", seconds)
+	seconds := benchSeconds()
+	b.Logf("command: make bench (go test -run '^$' -bench 'Store$' -benchtime 1x ./test/e2e); %.0fs per cell (KEDGE_BENCH_SECONDS)", seconds.Seconds())
 	// KEDGE_BENCH_TARGETS (comma-separated: etcd, kedge-api, raftkv-inproc)
 	// narrows the run, e.g. to profile one target.
-	var targets []func(testing.TB) *kvTarget
+	var cells []storeCell
 	for _, t := range []struct {
 		name  string
 		start func(testing.TB) *kvTarget
 	}{{"etcd", startEtcd}, {"kedge-api", startKedgeAPI}, {"raftkv-inproc", startRaftkvInProcess}} {
-		if only := os.Getenv("KEDGE_BENCH_TARGETS"); only == "" || strings.Contains(","+only+",", ","+t.name+",") {
-			targets = append(targets, t.start)
+		if !benchTargetWanted(t.name) {
+			continue
 		}
-	}
-	type cell struct {
-		target, op string
-		clients    int
-		res        benchResult
-	}
-	var cells []cell
-	for _, start := range targets {
-		tg := start(b)
+		tg := t.start(b)
 		b.Logf("%s: %s", tg.name, tg.measures)
-		for _, clients := range []int{1, 16, 64} {
-			keys := make([][]string, clients)
-			var all []string
-			for w := range keys {
-				for j := 0; j < benchKeysPerCli; j++ {
-					keys[w] = append(keys[w], fmt.Sprintf("bench-%d-%d", w, j))
-				}
-				all = append(all, keys[w]...)
-			}
-			if err := tg.prepare(context.Background(), all); err != nil {
-				b.Fatalf("%s: prepare keys: %v", tg.name, err)
-			}
-			for _, op := range []string{"put", "cas"} {
-				res := runCell(b, tg, op, keys, time.Duration(seconds*float64(time.Second)))
-				cells = append(cells, cell{tg.name, op, clients, res})
-				b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB  %7.1f KiB written/1000 writes  (%d ops, %d errors)",
-					tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, res.writeKiBPer1000, res.ops, res.errors)
-			}
-		}
+		cells = append(cells, runStoreCells(b, tg, seconds)...)
 		tg.close()
 	}
-	b.Log("ratios kedge / etcd (throughput >1 is better; latency, RSS, bytes <1 is better):")
+	logStoreRatios(b, cells, []string{"kedge-api", "raftkv-inproc"}, "etcd")
+}
+
+// benchSeconds is how long each cell runs: KEDGE_BENCH_SECONDS, default 5.
+func benchSeconds() time.Duration {
+	seconds := 5.0
+	if v, err := strconv.ParseFloat(os.Getenv("KEDGE_BENCH_SECONDS"), 64); err == nil {
+		seconds = v
+	}
+	return time.Duration(seconds * float64(time.Second))
+}
+
+// benchTargetWanted reports whether KEDGE_BENCH_TARGETS (comma-separated
+// target names; empty: all) includes name.
+func benchTargetWanted(name string) bool {
+	only := os.Getenv("KEDGE_BENCH_TARGETS")
+	return only == "" || strings.Contains(","+only+",", ","+name+",")
+}
+
+// storeCell is one measured cell: a target, an operation and a number of
+// concurrent clients.
+type storeCell struct {
+	target, op string
+	clients    int
+	res        benchResult
+}
+
+// runStoreCells measures tg with 1, 16 and 64 clients, puts then
+// compare-and-swaps, each cell for d, and logs one line per cell.
+func runStoreCells(b *testing.B, tg *kvTarget, d time.Duration) []storeCell {
+	var cells []storeCell
+	for _, clients := range []int{1, 16, 64} {
+		keys := make([][]string, clients)
+		var all []string
+		for w := range keys {
+			for j := 0; j < benchKeysPerCli; j++ {
+				keys[w] = append(keys[w], fmt.Sprintf("bench-%d-%d", w, j))
+			}
+			all = append(all, keys[w]...)
+		}
+		if err := tg.prepare(context.Background(), all); err != nil {
+			b.Fatalf("%s: prepare keys: %v", tg.name, err)
+		}
+		for _, op := range []string{"put", "cas"} {
+			res := runCell(b, tg, op, keys, d)
+			cells = append(cells, storeCell{tg.name, op, clients, res})
+			members := ""
+			if len(res.rssEach) > 1 {
+				members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
+			}
+			b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  (%d ops, %d errors)",
+				tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000, res.ops, res.errors)
+		}
+	}
+	return cells
+}
+
+func joinMiB(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(s, "/")
+}
+
+// logStoreRatios logs each of names against peer for every op and client
+// count both measured, and reports the 16-client put throughput ratio.
+func logStoreRatios(b *testing.B, cells []storeCell, names []string, peer string) {
+	b.Logf("ratios kedge / %s (throughput >1 is better; latency, RSS, bytes <1 is better):", peer)
 	find := func(target, op string, clients int) *benchResult {
 		for i := range cells {
 			if cells[i].target == target && cells[i].op == op && cells[i].clients == clients {
@@ -113,17 +153,21 @@ func BenchmarkStore(b *testing.B) {
 		}
 		return nil
 	}
-	for _, name := range []string{"kedge-api", "raftkv-inproc"} {
+	for _, name := range names {
 		for _, op := range []string{"put", "cas"} {
 			for _, clients := range []int{1, 16, 64} {
-				k, e := find(name, op, clients), find("etcd", op, clients)
+				k, e := find(name, op, clients), find(peer, op, clients)
 				if k == nil || e == nil || e.opsPerSec == 0 {
 					continue
 				}
-				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx  bytes/write %.2fx",
-					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, k.writeKiBPer1000/e.writeKiBPer1000)
+				maxRSS := ""
+				if len(k.rssEach) > 1 {
+					maxRSS = fmt.Sprintf("  RSS max member %.2fx", k.rssMaxMiB/e.rssMaxMiB)
+				}
+				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx%s  bytes/write %.2fx",
+					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, maxRSS, k.writeKiBPer1000/e.writeKiBPer1000)
 				if op == "put" && clients == 16 {
-					b.ReportMetric(k.opsPerSec/e.opsPerSec, name+"-put16-throughput-x-etcd")
+					b.ReportMetric(k.opsPerSec/e.opsPerSec, name+"-put16-throughput-x-"+peer)
 				}
 			}
 		}
@@ -140,11 +184,14 @@ func ratio(a, b time.Duration) float64 {
 }
 
 type benchResult struct {
-	ops, errors     int
-	opsPerSec       float64
-	p50, p99        time.Duration
-	rssMiB          float64
-	writeKiBPer1000 float64
+	ops, errors int
+	opsPerSec   float64
+	p50, p99    time.Duration
+	// rssMiB is the sum over the target's processes, rssMaxMiB the
+	// largest, rssEach each one's, read at the end of the cell.
+	rssMiB, rssMaxMiB float64
+	rssEach           []float64
+	writeKiBPer1000   float64
 }
 
 // runCell runs len(keys) clients for d, each on its own keys.
@@ -203,7 +250,10 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 		r.writeKiBPer1000 = float64(written) / 1024 / float64(len(lat)) * 1000
 	}
 	for _, p := range procs {
-		r.rssMiB += rssMiB(b, p)
+		m := rssMiB(b, p)
+		r.rssEach = append(r.rssEach, m)
+		r.rssMiB += m
+		r.rssMaxMiB = max(r.rssMaxMiB, m)
 	}
 	return r
 }
@@ -309,20 +359,23 @@ func startKedgeAPI(tb testing.TB) *kvTarget {
 		name: "kedge-api",
 		measures: "the real `kedge server` process (store + API server + controllers + agent) through its Kubernetes API over HTTPS/JSON: " +
 			"put = PUT Event without resourceVersion, cas = GET + PUT with the resourceVersion read; each key an Event with a 1 KiB message",
-		procs: []int{s.cmd.Process.Pid},
-		prepare: func(ctx context.Context, keys []string) error {
-			for _, k := range keys {
-				_, err := c.doRaw(ctx, "POST", eventsPath, eventBody(k, "init", ""))
-				var st *errStatus
-				if err != nil && !(errors.As(err, &st) && st.code == 409) {
-					return err
-				}
-			}
-			return nil
-		},
-		client: func() kvClient { return eventBenchClient{c} },
-		close:  func() {},
+		procs:   []int{s.cmd.Process.Pid},
+		prepare: func(ctx context.Context, keys []string) error { return createEvents(ctx, c, keys) },
+		client:  func() kvClient { return eventBenchClient{c} },
+		close:   func() {},
 	}
+}
+
+// createEvents creates the Event of each key that does not exist yet.
+func createEvents(ctx context.Context, c *nsClient, keys []string) error {
+	for _, k := range keys {
+		_, err := c.doRaw(ctx, "POST", eventsPath, eventBody(k, "init", ""))
+		var st *errStatus
+		if err != nil && !(errors.As(err, &st) && st.code == 409) {
+			return fmt.Errorf("create event %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 const eventsPath = "/api/v1/namespaces/default/events"

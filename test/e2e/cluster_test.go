@@ -30,7 +30,7 @@ var clusterArgs = []string{
 // newClusterServer starts one `kedge server` on its own loopback address
 // 127.0.N.x with its own ports, bridge, pod CIDR, cgroup root and data dir.
 // With join set it joins that server's cluster with its join token.
-func newClusterServer(t *testing.T, join *server, extra ...string) *server {
+func newClusterServer(t testing.TB, join *server, extra ...string) *server {
 	t.Helper()
 	bin := binPath(t)
 	instanceSeq.Lock()
@@ -134,7 +134,7 @@ func (s *server) members() []member {
 
 // leaderIn returns which of servers the members list calls the leader,
 // waiting for one to be elected.
-func leaderIn(t *testing.T, via *server, servers ...*server) *server {
+func leaderIn(t testing.TB, via *server, servers ...*server) *server {
 	t.Helper()
 	var found *server
 	eventually(t, 30*time.Second, func() error {
@@ -311,7 +311,7 @@ func TestClusterFiveServers(t *testing.T) {
 // (before the harness's per-server teardown, which would otherwise stop
 // them one by one and leave the last ones without a quorum). The test
 // creates no pods, so there is nothing to delete.
-func stopTogether(t *testing.T, servers ...*server) {
+func stopTogether(t testing.TB, servers ...*server) {
 	t.Cleanup(func() {
 		var wg sync.WaitGroup
 		for _, s := range servers {
