@@ -34,6 +34,16 @@ type Config struct {
 	// LogMaxFiles is how many files of one container's log are kept, the
 	// current one included. Default logs.DefaultMaxFiles (5).
 	LogMaxFiles int
+	// ExitRecorder is the command that runs an exit recorder process
+	// (exitrec.RunProcess), e.g. the kedge binary and "exit-recorder"; the
+	// directory is appended. The recorder keeps the exit codes of
+	// containers that end while the process using the runtime is down or
+	// after it adopted them. Empty: no recorder, and such containers end
+	// with an unknown exit code.
+	ExitRecorder []string
+	// ExitDir is the recorder's directory; it should be on tmpfs. Absolute.
+	// Default /run/kedge/exits.
+	ExitDir string
 	// Logger receives the runtime's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -44,6 +54,7 @@ func DefaultConfig() Config {
 		Root:        "/var/lib/kedge/runtime",
 		StateDir:    "/run/kedge/containers",
 		CgroupRoot:  "/kedge",
+		ExitDir:     "/run/kedge/exits",
 		LogMaxSize:  logs.DefaultMaxSize,
 		LogMaxFiles: logs.DefaultMaxFiles,
 	}
@@ -66,6 +77,9 @@ func (c Config) Validate() error {
 		if errA != nil || errB != nil || a != b {
 			return errors.New("runtime config: InitPath must be empty or this executable: libcontainer re-executes /proc/self/exe as the container init")
 		}
+	}
+	if len(c.ExitRecorder) > 0 && !filepath.IsAbs(c.ExitDir) {
+		return fmt.Errorf("runtime config: ExitDir %q must be an absolute path when ExitRecorder is set", c.ExitDir)
 	}
 	if c.LogMaxSize < 0 || c.LogMaxFiles < 0 {
 		return errors.New("runtime config: LogMaxSize and LogMaxFiles must not be negative")

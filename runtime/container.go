@@ -274,6 +274,11 @@ func (r *Runtime) start(c *container) (err error) {
 	c.exited = make(chan struct{})
 	h.State, h.Pid, h.PidStart = StateRunning, st.InitProcessPid, st.InitProcessStartTime
 	h.StartedAt = time.Now()
+	if r.exits != nil {
+		if err := r.exits.Register(h.Pid, h.PidStart, h.Spec.ID); err != nil {
+			r.log.Warn("registering container with the exit recorder", "id", h.Spec.ID, "err", err)
+		}
+	}
 	if err := h.save(c.dir); err != nil {
 		r.log.Warn("saving container handle", "id", h.Spec.ID, "err", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"kedge.dev/kedge/runtime"
+	"kedge.dev/kedge/runtime/exitrec"
 	"kedge.dev/kedge/runtime/logs"
 	"kedge.dev/kedge/test/images/imagebuild"
 )
@@ -24,6 +25,14 @@ import (
 func init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		runtime.ContainerInit()
+	}
+	// ... and as the exit recorder (runtime.Config.ExitRecorder).
+	if len(os.Args) == 3 && os.Args[1] == "exit-recorder" {
+		if err := exitrec.RunProcess(context.Background(), os.Args[2], exitrec.RecorderConfig{IdleCheck: 200 * time.Millisecond}); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
 }
 

@@ -62,11 +62,38 @@ func (r *Runtime) reap() {
 	for _, c := range cs {
 		c.mu.Lock()
 		if !c.removed && c.h.State == StateRunning {
-			if code, known, ended := waitInit(c.h.Pid, c.h.PidStart); ended {
+			if code, known, ended := r.waitInit(c.h); ended {
 				r.finish(c, code, known)
 			}
 		}
 		c.mu.Unlock()
+	}
+}
+
+// recordWait bounds how long the end of a container that is not our child
+// waits for the exit recorder's record: the recorder writes it within
+// milliseconds of the exit, but it may be scheduled after us.
+const recordWait = time.Second
+
+// waitInit checks whether h's init has ended, with its exit code: from
+// wait(2) for our own child, from the exit recorder for the others.
+func (r *Runtime) waitInit(h *handle) (code int, known, ended bool) {
+	code, known, ended = waitInit(h.Pid, h.PidStart)
+	if !ended || known || r.exits == nil {
+		return code, known, ended
+	}
+	for deadline := time.Now().Add(recordWait); ; time.Sleep(10 * time.Millisecond) {
+		if ws, ok := r.exits.Lookup(h.Pid, h.PidStart); ok {
+			switch {
+			case ws.Exited():
+				return ws.ExitStatus(), true, true
+			case ws.Signaled():
+				return 128 + int(ws.Signal()), true, true
+			}
+		}
+		if time.Now().After(deadline) {
+			return code, known, ended
+		}
 	}
 }
 
@@ -116,6 +143,9 @@ func (r *Runtime) finish(c *container, code int, known bool) {
 		r.log.Debug("reading OOM kills", "id", id, "err", err)
 	}
 	c.h.State, c.h.ExitCode, c.h.Reason, c.h.FinishedAt = StateExited, code, reason, time.Now()
+	if r.exits != nil {
+		r.exits.Forget(c.h.Pid)
+	}
 	if err := r.destroy(c); err != nil {
 		r.log.Warn("destroying exited container", "id", id, "err", err)
 	}
@@ -160,7 +190,7 @@ func (r *Runtime) reload() error {
 				c.lc = lc
 			}
 		}
-		if code, known, ended := waitInit(h.Pid, h.PidStart); ended || c.lc == nil {
+		if code, known, ended := r.waitInit(h); ended || c.lc == nil {
 			if !ended {
 				code, known = 255, false
 			}
@@ -169,6 +199,13 @@ func (r *Runtime) reload() error {
 		}
 		if err := r.attachLogs(c); err != nil {
 			r.log.Warn("re-attaching container logs", "id", h.Spec.ID, "err", err)
+		}
+		if r.exits != nil {
+			// Started by a kedge without a recorder, or the registration
+			// was lost with /run: from now on its end is recorded.
+			if err := r.exits.Register(h.Pid, h.PidStart, h.Spec.ID); err != nil {
+				r.log.Warn("registering container with the exit recorder", "id", h.Spec.ID, "err", err)
+			}
 		}
 		r.log.Info("adopted running container", "id", h.Spec.ID, "pid", h.Pid)
 	}

@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/cgroups"
 
+	"kedge.dev/kedge/runtime/exitrec"
 	"kedge.dev/kedge/runtime/images"
 )
 
@@ -28,6 +30,7 @@ type Runtime struct {
 	parents *parentRegistry
 	mounts  []cgroupMount
 	host    hostFeatures
+	exits   *exitrec.Dir // nil without a running exit recorder
 
 	// mu guards containers and closed; never held while a container's mu
 	// is waited for in the other order (lock order: mu, then container.mu).
@@ -80,7 +83,11 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("create runtime directory: %w", err)
 		}
 	}
+	if len(cfg.ExitRecorder) > 0 {
+		r.exits = r.startExitRecorder()
+	}
 	if err := r.reload(); err != nil {
+		r.closeExits()
 		return nil, err
 	}
 	r.wg.Add(1)
@@ -101,6 +108,7 @@ func (r *Runtime) Close() error {
 		r.mu.Unlock()
 		close(r.stop)
 		r.wg.Wait()
+		r.closeExits()
 		for _, c := range cs {
 			c.mu.Lock()
 			c.detachLogs()
@@ -108,6 +116,36 @@ func (r *Runtime) Close() error {
 		}
 	})
 	return nil
+}
+
+// startExitRecorder opens the exit record directory and makes sure its
+// recorder runs. Without one pods still run; only exit codes of
+// containers that are not our children are lost, so a failure is a
+// warning.
+func (r *Runtime) startExitRecorder() *exitrec.Dir {
+	d, err := exitrec.OpenDir(r.cfg.ExitDir)
+	if err != nil {
+		r.log.Warn("no exit recorder: exit codes of containers that end while kedge is down will be unknown", "err", err)
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	pid, err := exitrec.Ensure(ctx, d, r.cfg.ExitRecorder)
+	if err != nil {
+		d.Close()
+		r.log.Warn("no exit recorder: exit codes of containers that end while kedge is down will be unknown", "err", err)
+		return nil
+	}
+	if pid != 0 {
+		r.log.Info("exit recorder started", "pid", pid, "dir", r.cfg.ExitDir)
+	}
+	return d
+}
+
+func (r *Runtime) closeExits() {
+	if r.exits != nil {
+		r.exits.Close()
+	}
 }
 
 // get returns the container with id.

@@ -45,6 +45,10 @@ func main() {
 		containerInit()
 		return
 	}
+	if len(os.Args) == 3 && os.Args[1] == exitRecorderCommand {
+		// The runtime starts this binary as its exit recorder.
+		os.Exit(runExitRecorder(os.Args[2]))
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -94,6 +94,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("listen on %s: %w (Try: stop the other process or choose another --listen address)", cfg.Listen, unwrapSyscall(err))
 	}
 	defer lis.Close()
+	var debugLis net.Listener
+	if cfg.DebugAddr != "" {
+		if debugLis, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
+			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, unwrapSyscall(err))
+		}
+		defer debugLis.Close()
+	}
 	apiURL := "https://" + dialAddr(lis.Addr())
 	kc, err := kubeconfig(apiURL, ca.CertPEM, "admin", tokens.Get(auth.Admin))
 	if err != nil {
@@ -152,7 +159,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log, cfg.containerOptions.applyRuntime)
+	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log, cfg.containerOptions.applyRuntime,
+		func(rc *runtime.Config) {
+			// Exit codes of containers that end while this process is down
+			// (an upgrade, a crash) or after it adopted them.
+			if exe, err := selfPath(); err == nil {
+				rc.ExitRecorder = []string{exe, exitRecorderCommand}
+			}
+			rc.ExitDir = filepath.Join(cfg.RunDir, "exits")
+		})
 	if err != nil {
 		return err
 	}
@@ -223,6 +238,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	g.Go(func() error { return srv.Run(gctx) })
 	g.Go(func() error { return ag.Run(gctx) })
 	g.Go(func() error { return imageGC.Run(gctx) })
+	if debugLis != nil {
+		g.Go(func() error { return serveDebug(gctx, debugLis, log) })
+	}
 	err = g.Wait()
 	cfg.clusterOptions.onStop(store, log)
 	if err != nil && ctx.Err() == nil {

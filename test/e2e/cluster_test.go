@@ -244,8 +244,20 @@ func TestClusterThreeServers(t *testing.T) {
 	}
 	f1.kubectl("1.32", "delete", "node", leader.nodeName())
 
-	// A new server catches up by snapshot: the leader's log was truncated
-	// long ago (threshold 64, trailing 16).
+	// A new server catches up by snapshot. The leader must have compacted
+	// its log since it took over (threshold 64, trailing 16): write until
+	// it says so, as its snapshot timer need not have fired yet.
+	mark := newLeader.logSize()
+	deadline := time.Now().Add(60 * time.Second)
+	for i := 0; !strings.Contains(newLeader.logFrom(mark), `msg="compacting logs"`); i++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("the new leader did not compact its log within 60s of writes")
+		}
+		writer.create(t, fmt.Sprintf("c-%03d", i))
+		if i%20 == 19 {
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
 	s4 := newClusterServer(t, f1)
 	stopTogether(t, s4)
 	if out := s4.kubectl("1.32", "get", "namespace", "w-059", "-o", "name"); strings.TrimSpace(out) != "namespace/w-059" {
@@ -497,4 +509,18 @@ func (w *watchLog) check(t *testing.T, acked []string) {
 		}
 	}
 	t.Logf("watch: %d events across reconnects (%v)", len(w.names), w.errs)
+}
+
+// logSize is how many bytes the server has logged so far.
+func (s *server) logSize() int {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.Len()
+}
+
+// logFrom returns what the server logged after the first off bytes.
+func (s *server) logFrom(off int) string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return string(s.log.Bytes()[off:])
 }
