@@ -53,6 +53,9 @@ type serverConfig struct {
 	// recently used first, down to ImageGCLowThreshold. Defaults 85 and 80.
 	ImageGCHighThreshold int `json:"imageGCHighThreshold"`
 	ImageGCLowThreshold  int `json:"imageGCLowThreshold"`
+	// DebugAddr is a loopback host:port serving Go's runtime profiles
+	// (net/http/pprof) for performance work. Default empty: off.
+	DebugAddr string `json:"debugAddr"`
 	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
 	storeOptions `json:",inline"`
 	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
@@ -112,6 +115,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.IntVar(&cfg.ImageGCHighThreshold, "image-gc-high-threshold", cfg.ImageGCHighThreshold, "percent of the image store's disk in use that starts image garbage collection")
 	fs.IntVar(&cfg.ImageGCLowThreshold, "image-gc-low-threshold", cfg.ImageGCLowThreshold, "percent of the image store's disk in use that image garbage collection frees down to")
 	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "loopback host:port serving Go runtime profiles at /debug/pprof/ (default off)")
 	cfg.storeOptions.addFlags(fs)
 	cfg.clusterOptions.addFlags(fs)
 	cfg.containerOptions.addFlags(fs)
@@ -180,6 +184,9 @@ func (c *serverConfig) complete() error {
 		return fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)
 	}
 	if _, err := c.level(); err != nil {
+		return err
+	}
+	if err := validateDebugAddr(c.DebugAddr); err != nil {
 		return err
 	}
 	if err := c.clusterOptions.validate(); err != nil {
