@@ -31,6 +31,7 @@ type Agent struct {
 	puller   imagePuller      // nil: no registry pulls
 	recorder *record.Recorder // set when the agent owns the recorder
 	endpoint *kubeletapi.Server
+	qos      *qosCgroups // the burstable QoS cgroup's weight (qos.go)
 	log      *slog.Logger
 
 	sysInfo    corev1.NodeSystemInfo
@@ -62,7 +63,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg: cfg, rt: deps.Runtime, sandbox: deps.Sandboxes, network: deps.Network, api: deps.API,
-		events: deps.Events, puller: deps.Images,
+		events: deps.Events, puller: deps.Images, qos: newQOSCgroups(deps.Runtime, cfg.CgroupRoot),
 		log:     cfg.Logger.With("component", "agent", "node", cfg.NodeName),
 		workers: map[types.UID]*podWorker{},
 		names:   map[string]types.UID{},
@@ -124,6 +125,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err != nil {
 		a.log.Warn("reading the pod cache failed; starting from the API only", "err", err)
 	}
+	a.adoptQOSCgroups(ctx, cached)
 	for _, pod := range cached {
 		a.podUpdate(pod, false)
 	}

@@ -45,3 +45,11 @@ func (r *fakeRuntime) Stats(_ context.Context, id string) (runtime.ContainerStat
 		Network: runtime.NetworkStats{RxBytes: 100, TxBytes: 50}, RootfsUsedBytes: 4096, RootfsInodesUsed: 1,
 	}, nil
 }
+
+// cgroupShares returns the cpu.shares EnsureCgroup last set on path.
+func (r *fakeRuntime) cgroupShares(path string) (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res, ok := r.cgroups[path]
+	return res.CPUShares, ok
+}

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"path"
 
 	corev1 "k8s.io/api/core/v1"
@@ -72,12 +73,54 @@ func podCgroup(root string, pod *corev1.Pod) string {
 	return path.Join(root, "kubepods", "besteffort", name)
 }
 
-// milliCPUToShares is kubelet's conversion: 1 CPU = 1024 shares, at least 2.
+// Bounds of cpu.shares kubelet keeps to (the kernel's).
+const (
+	minShares = 2
+	maxShares = 262144
+)
+
+// milliCPUToShares is kubelet's conversion: 1 CPU = 1024 shares, within
+// [2, 262144].
 func milliCPUToShares(milli int64) uint64 {
-	if s := milli * 1024 / 1000; s >= 2 {
-		return uint64(s)
+	return uint64(min(max(milli*1024/1000, minShares), maxShares))
+}
+
+// cpuRequest is a container's cpu request in millicores: its limit when it
+// has no request (the API server's defaulting, for pods that skipped it).
+func cpuRequest(c *corev1.Container) int64 {
+	if req, ok := c.Resources.Requests[corev1.ResourceCPU]; ok {
+		return req.MilliValue()
 	}
-	return 2
+	lim := c.Resources.Limits[corev1.ResourceCPU]
+	return lim.MilliValue()
+}
+
+// podCPURequest is the pod's cpu request in millicores as kubelet's
+// resource.PodRequests computes it: the app containers' sum plus the
+// sidecars' (init containers with restartPolicy Always), at least the
+// largest need of one init container (itself plus the sidecars started
+// before it), plus the pod overhead.
+func podCPURequest(pod *corev1.Pod) int64 {
+	var sum, sidecars, initMax int64
+	for i := range pod.Spec.Containers {
+		sum += cpuRequest(&pod.Spec.Containers[i])
+	}
+	for i := range pod.Spec.InitContainers {
+		c := &pod.Spec.InitContainers[i]
+		req := cpuRequest(c)
+		if c.RestartPolicy != nil && *c.RestartPolicy == corev1.ContainerRestartPolicyAlways {
+			sum += req
+			sidecars += req
+			initMax = max(initMax, sidecars)
+			continue
+		}
+		initMax = max(initMax, sidecars+req)
+	}
+	sum = max(sum, initMax)
+	if o, ok := pod.Spec.Overhead[corev1.ResourceCPU]; ok {
+		sum += o.MilliValue()
+	}
+	return sum
 }
 
 // milliCPUToQuota is kubelet's conversion over a 100 ms period, at least
@@ -128,12 +171,8 @@ func podResources(pod *corev1.Pod, pidsLimit int64) runtime.Resources {
 		return s
 	}
 	collect := func(s *sums, c *corev1.Container) {
-		req, hasReq := c.Resources.Requests[corev1.ResourceCPU]
+		s.cpuReq += cpuRequest(c)
 		lim, hasLim := c.Resources.Limits[corev1.ResourceCPU]
-		if !hasReq && hasLim {
-			req = lim
-		}
-		s.cpuReq += req.MilliValue()
 		if hasLim && !lim.IsZero() {
 			s.cpuLim += lim.MilliValue()
 		} else {
@@ -203,14 +242,57 @@ func (a *Agent) memCapacity() int64 {
 	return q.Value()
 }
 
-// ensurePodCgroup makes the pod's cgroup with its limits; for a BestEffort
-// pod it first gives the besteffort QoS cgroup kubelet's minimum weight
-// (cpu.shares=2), so that best-effort pods together yield to all others.
+// ensurePodCgroup makes the pod's cgroup with its limits. Before, as
+// kubelet does, it sets the pod's QoS cgroup: for a BestEffort pod the
+// besteffort cgroup gets the minimum weight (cpu.shares=2), so that
+// best-effort pods together yield to all others; for a Burstable pod the
+// burstable cgroup's weight is recomputed with this pod counted.
 func (a *Agent) ensurePodCgroup(ctx context.Context, pod *corev1.Pod, cgroup string) error {
-	if podQOS(pod) == corev1.PodQOSBestEffort {
-		if err := a.rt.EnsureCgroup(ctx, path.Dir(cgroup), runtime.Resources{CPUShares: 2}); err != nil {
+	switch podQOS(pod) {
+	case corev1.PodQOSBestEffort:
+		if err := a.rt.EnsureCgroup(ctx, path.Dir(cgroup), runtime.Resources{CPUShares: minShares}); err != nil {
+			return err
+		}
+	case corev1.PodQOSBurstable:
+		if err := a.qos.admit(ctx, pod); err != nil {
 			return err
 		}
 	}
 	return a.rt.EnsureCgroup(ctx, cgroup, podResources(pod, a.cfg.PodPidsLimit))
+}
+
+// removePodCgroup removes the cgroup of a pod whose containers are gone,
+// then drops the pod from the burstable cgroup's weight.
+func (a *Agent) removePodCgroup(ctx context.Context, pod *corev1.Pod) error {
+	if err := a.rt.RemoveCgroup(ctx, podCgroup(a.cfg.CgroupRoot, pod)); err != nil {
+		return fmt.Errorf("remove pod cgroup: %w", err)
+	}
+	a.podStopped(ctx, pod)
+	return nil
+}
+
+// podStopped drops a pod whose containers have all stopped (it finished,
+// or is being removed) from the burstable cgroup's weight, as kubelet
+// updates its QoS cgroups once it has killed a pod. A failed write is only
+// logged: it must not hold up the pod's teardown, and the next change
+// writes the setting again.
+func (a *Agent) podStopped(ctx context.Context, pod *corev1.Pod) {
+	if err := a.qos.forget(ctx, pod.UID); err != nil {
+		a.logLimited("qos-cgroups", "updating the burstable QoS cgroup failed", "err", err)
+	}
+}
+
+// adoptQOSCgroups sets the burstable cgroup's weight from the pods the
+// agent finds in its cache at start (those it runs again), rather than
+// keeping what an earlier agent wrote.
+func (a *Agent) adoptQOSCgroups(ctx context.Context, cached []*corev1.Pod) {
+	var mine []*corev1.Pod
+	for _, p := range cached {
+		if p.Spec.NodeName == a.cfg.NodeName {
+			mine = append(mine, p)
+		}
+	}
+	if err := a.qos.adopt(ctx, mine); err != nil {
+		a.log.Warn("setting the burstable QoS cgroup failed", "err", err)
+	}
 }

@@ -117,3 +117,50 @@ func TestOOMScoreAdj(t *testing.T) {
 		})
 	}
 }
+
+func TestBurstableShares(t *testing.T) {
+	burstable := func(cpu string) *corev1.Pod { return podWith(res(cpu+"/", "")) }
+	finished := burstable("1")
+	finished.Status.Phase = corev1.PodSucceeded
+	failed := burstable("1")
+	failed.Status.Phase = corev1.PodFailed
+	running := burstable("500m")
+	running.Status.Phase = corev1.PodRunning
+	withInit := burstable("100m")
+	withInit.Spec.InitContainers = []corev1.Container{{Name: "init", Resources: res("1/", "")}}
+	always := corev1.ContainerRestartPolicyAlways
+	withSidecar := burstable("100m")
+	withSidecar.Spec.InitContainers = []corev1.Container{
+		{Name: "sidecar", RestartPolicy: &always, Resources: res("200m/", "")},
+		{Name: "init", Resources: res("250m/", "")},
+	}
+	withOverhead := burstable("100m")
+	withOverhead.Spec.Overhead = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("50m")}
+
+	tests := []struct {
+		name string
+		pods []*corev1.Pod
+		want uint64
+	}{
+		{"no pods", nil, 2},
+		{"one", []*corev1.Pod{burstable("100m")}, 102},
+		{"summed before converting", []*corev1.Pod{burstable("100m"), burstable("250m"), running}, 870},
+		{"other classes ignored", []*corev1.Pod{burstable("100m"), podWith(res("", "1/1Gi")), podWith(res("", ""))}, 102},
+		{"finished pods ignored", []*corev1.Pod{burstable("100m"), finished, failed}, 102},
+		{"memory request only", []*corev1.Pod{podWith(res("/64Mi", ""))}, 2},
+		{"cpu limit stands for a missing request", []*corev1.Pod{podWith(res("", "1/"))}, 1024},
+		{"several containers", []*corev1.Pod{podWith(res("100m/", ""), res("300m/", "1/"))}, 409},
+		{"init container larger than the app", []*corev1.Pod{withInit}, 1024},
+		// max(100+200 app and sidecar, 200+250 init with the sidecar)
+		{"sidecar", []*corev1.Pod{withSidecar}, 460},
+		{"pod overhead", []*corev1.Pod{withOverhead}, 153},
+		{"kernel maximum", []*corev1.Pod{burstable("200"), burstable("100")}, 262144},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := burstableShares(tc.pods); got != tc.want {
+				t.Errorf("got %d, want %d", got, tc.want)
+			}
+		})
+	}
+}

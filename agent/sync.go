@@ -82,6 +82,7 @@ func (w *podWorker) execute(ctx context.Context, pod *corev1.Pod, obs podsync.Ob
 	acted := len(plan.Kill) > 0 || len(plan.Remove) > 0
 	w.killContainers(ctx, pod, plan.Kill, !plan.KillPod)
 	if plan.KillPod {
+		w.a.podStopped(ctx, pod) // a finished pod no longer counts for its QoS cgroup
 		if !w.torndown {
 			if err := w.releaseSandbox(ctx, pod); err != nil {
 				w.log.Warn("releasing the sandbox of a finished pod failed", "err", err)
@@ -364,8 +365,8 @@ func (w *podWorker) cleanup(ctx context.Context, pod *corev1.Pod) error {
 	if err := w.releaseSandbox(ctx, pod); err != nil {
 		return err
 	}
-	if err := w.a.rt.RemoveCgroup(ctx, podCgroup(w.a.cfg.CgroupRoot, pod)); err != nil {
-		return fmt.Errorf("remove pod cgroup: %w", err)
+	if err := w.a.removePodCgroup(ctx, pod); err != nil {
+		return err
 	}
 	if err := w.a.removePodFiles(pod); err != nil {
 		return err

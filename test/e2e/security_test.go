@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // securityPods are one pod per behaviour; each prints what it observed and
@@ -257,6 +259,43 @@ func TestSecurityAndResources(t *testing.T) {
 			}
 			return nil
 		})
+
+		// The burstable QoS cgroup's cpu.shares is the sum of the cpu
+		// requests of the running Burstable pods (as the API reports
+		// them), converted like a container's, as pods come and go.
+		sharesFile := filepath.Join("/sys/fs/cgroup/cpu", root, "kubepods/burstable/cpu.shares")
+		burstableShares := func(want int64) {
+			t.Helper()
+			eventually(t, 30*time.Second, func() error {
+				pods := s.kubectl(v, "get", "pods", "-o",
+					`jsonpath={range .items[*]}{.status.qosClass} {.status.phase} {.spec.containers[*].resources.requests.cpu}{"\n"}{end}`)
+				var milli int64
+				for _, l := range strings.Split(strings.TrimSpace(pods), "\n") {
+					if f := strings.Fields(l); len(f) > 2 && f[0] == "Burstable" && f[1] == "Running" {
+						for _, q := range f[2:] {
+							qty := resource.MustParse(q)
+							milli += qty.MilliValue()
+						}
+					}
+				}
+				fromAPI := max(milli*1024/1000, 2)
+				b, err := os.ReadFile(sharesFile)
+				if got := strings.TrimSpace(string(b)); err != nil || got != fmt.Sprint(fromAPI) || fromAPI != want {
+					return fmt.Errorf("%s = %q (%v); from the running Burstable pods %d, want %d\n%s", sharesFile, got, err, fromAPI, want, pods)
+				}
+				return nil
+			})
+		}
+		burstableShares(102) // burstable: 100m
+		const second = `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "burstable2"}, "spec": {"containers": [
+  {"name": "a", "image": "registry.k8s.io/busybox", "command": ["sleep", "3600"], "resources": {"requests": {"cpu": "250m"}}},
+  {"name": "b", "image": "registry.k8s.io/busybox", "command": ["sleep", "3600"], "resources": {"requests": {"cpu": "50m", "memory": "16Mi"}}}]}}`
+		if out, err := s.kubectlStdin(v, second, "apply", "-f", "-"); err != nil {
+			t.Fatalf("apply: %v\n%s", err, out)
+		}
+		burstableShares(409) // 100m + 250m + 50m
+		s.kubectl(v, "delete", "pod", "burstable2", "--grace-period=1")
+		burstableShares(102)
 	})
 }
 
