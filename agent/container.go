@@ -66,6 +66,7 @@ func (a *Agent) containerSpec(pod *corev1.Pod, c *corev1.Container, attempt int,
 		CgroupParent: podCgroup(a.cfg.CgroupRoot, pod),
 		LogPath:      a.containerLogPath(pod, c.Name, attempt),
 		Stdin:        c.Stdin || c.TTY, // a terminal always has an input
+		StdinOnce:    c.Stdin && c.StdinOnce,
 		TTY:          c.TTY,
 		Labels: map[string]string{
 			LabelPodUID:        string(pod.UID),

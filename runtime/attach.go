@@ -26,12 +26,93 @@ const stdinFifo = "stdin.fifo"
 const attachBuffer = 256
 
 // attachIO is a container's side of attach: the live output fan-out, the
-// console of a TTY container, and the log writer its copiers share. It is
-// guarded by the container's mu, except hub, which is safe on its own.
+// console of a TTY container, the log writer its copiers share, and the
+// stdin of a StdinOnce container. It is guarded by the container's mu,
+// except hub, which is safe on its own, and once, which has its own lock.
 type attachIO struct {
 	hub     outputHub
 	console *os.File     // pty master of a TTY container; nil after adoption
 	log     *logs.Writer // set by attachLogs
+	once    stdinOnce
+}
+
+// stdinOnce is the standard input of a StdinOnce container. The process
+// reads the FIFO through a read-only end, so it reads EOF once no writer
+// is left: the runtime keeps one (keep) until the first Attach that feeds
+// stdin ends, then closes it together with the writers of the sessions
+// still attached. keep is nil once stdin is closed for good, and also in
+// a runtime that adopted the container: the end it kept was gone with the
+// process that held it, and the container has read EOF then. A separate
+// lock from the container's, which a stop holds for the grace period.
+type stdinOnce struct {
+	mu      sync.Mutex
+	keep    *os.File
+	writers map[*os.File]struct{}
+}
+
+// openWriter opens a writer for one attach session, or returns nil when
+// stdin is closed for good. The writer is closed by close.
+func (s *stdinOnce) openWriter(fifo string) (*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keep == nil {
+		return nil, nil
+	}
+	// Non-blocking: the container holds a reader, so this open succeeds,
+	// and the poller serves the writes.
+	f, err := os.OpenFile(fifo, os.O_WRONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	if s.writers == nil {
+		s.writers = map[*os.File]struct{}{}
+	}
+	s.writers[f] = struct{}{}
+	return f, nil
+}
+
+// close closes stdin for good: the kept end and every session's writer
+// (a copy still writing fails and ends). It is idempotent.
+func (s *stdinOnce) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keep != nil {
+		s.keep.Close()
+		s.keep = nil
+	}
+	for f := range s.writers {
+		f.Close()
+	}
+	s.writers = nil
+}
+
+// openStdinOnce (re)creates the FIFO at p and returns its read end for
+// the process (blocking, as a process expects its stdin) and a write end
+// for the runtime to keep.
+func openStdinOnce(p string) (r, w *os.File, err error) {
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, nil, err
+	}
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		return nil, nil, fmt.Errorf("create %s: %w", filepath.Base(p), err)
+	}
+	// The read end first and non-blocking, so that neither open waits for
+	// the other side.
+	rfd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", filepath.Base(p), err)
+	}
+	if err := unix.SetNonblock(rfd, false); err != nil {
+		unix.Close(rfd)
+		return nil, nil, fmt.Errorf("open %s: %w", filepath.Base(p), err)
+	}
+	r = os.NewFile(uintptr(rfd), filepath.Base(p))
+	w, err = os.OpenFile(p, os.O_WRONLY, 0)
+	if err != nil {
+		r.Close()
+		return nil, nil, fmt.Errorf("open %s: %w", filepath.Base(p), err)
+	}
+	return r, w, nil
 }
 
 // outputHub fans a container's live output out to attached clients. Its
@@ -103,7 +184,9 @@ func (h *outputHub) unsubscribe(s *subscriber) {
 // prepareStdio sets what the container's init gets as standard input:
 // with TTY a console socket (the init sends back the pty master, which
 // attachConsole receives from the returned parent end), with Stdin the
-// stdin FIFO opened read-write. Callers hold c.mu and close parent.
+// stdin FIFO opened read-write (so it never reads EOF), with StdinOnce too
+// its read end, the runtime keeping a writer (see stdinOnce). Callers hold
+// c.mu and close parent.
 func prepareStdio(c *container, proc *libcontainer.Process) (parent *os.File, err error) {
 	switch {
 	case c.h.Spec.TTY:
@@ -115,6 +198,18 @@ func prepareStdio(c *container, proc *libcontainer.Process) (parent *os.File, er
 		// closes its copy, ours goes when the parent end does.
 		proc.ConsoleSocket = os.NewFile(uintptr(fds[1]), "console-child")
 		return os.NewFile(uintptr(fds[0]), "console-parent"), nil
+	case c.h.Spec.Stdin && c.h.Spec.StdinOnce:
+		r, w, err := openStdinOnce(filepath.Join(c.dir, stdinFifo))
+		if err != nil {
+			return nil, err
+		}
+		proc.Stdin = r // closed with proc's files after the start
+		c.io.once.mu.Lock()
+		c.io.once.keep = w
+		c.io.once.mu.Unlock()
+		// Closed with the output readers when the container ends or fails
+		// to start, so an end never attached to does not leak.
+		c.readers = append(c.readers, w)
 	case c.h.Spec.Stdin:
 		f, err := openFifoWriter(filepath.Join(c.dir, stdinFifo))
 		if err != nil {
@@ -157,7 +252,10 @@ func (r *Runtime) attachConsole(c *container, parent *os.File) error {
 // the container exits (after passing on its last output) or ctx ends.
 // Output a client is too slow for is dropped for that client. A TTY
 // container adopted after a runtime restart has lost its console: Attach
-// then fails with ErrInvalidState.
+// then fails with ErrInvalidState. With StdinOnce, the first Attach with a
+// sio.Stdin closes the container's stdin when sio.Stdin ends or Attach
+// returns, whichever is first (CRI's "stdin is closed after the first
+// attach session completes"); later sessions get the output only.
 func (r *Runtime) Attach(ctx context.Context, id string, sio ExecIO) error {
 	c, err := r.get(id)
 	if err != nil {
@@ -214,9 +312,23 @@ func (r *Runtime) Attach(ctx context.Context, id string, sio ExecIO) error {
 
 	if sio.Stdin != nil && (spec.TTY || spec.Stdin) {
 		var in *os.File
-		if spec.TTY {
+		once := spec.StdinOnce && !spec.TTY
+		switch {
+		case spec.TTY:
 			in = console
-		} else {
+		case once:
+			f, err := c.io.once.openWriter(filepath.Join(dir, stdinFifo))
+			if err != nil {
+				close(done)
+				wg.Wait()
+				return fmt.Errorf("attach to %s: open stdin: %w", id, err)
+			}
+			if f != nil {
+				// This session uses stdin: its end closes stdin for good.
+				defer c.io.once.close()
+			}
+			in = f
+		default:
 			// Non-blocking: the container holds a reader, so this open
 			// succeeds, and the poller serves the writes.
 			f, err := os.OpenFile(filepath.Join(dir, stdinFifo), os.O_WRONLY|unix.O_NONBLOCK, 0)
@@ -228,8 +340,20 @@ func (r *Runtime) Attach(ctx context.Context, id string, sio ExecIO) error {
 			defer f.Close()
 			in = f
 		}
-		// Not waited for: it ends when the caller's Stdin does (see ExecIO).
-		go func() { _, _ = io.Copy(in, sio.Stdin) }()
+		// Not waited for: it ends when the caller's Stdin does (see
+		// ExecIO), or when Attach closes in.
+		go func() {
+			if in == nil {
+				// Stdin is closed for good: read the client's input
+				// anyway, so that it does not stall the connection.
+				_, _ = io.Copy(io.Discard, sio.Stdin)
+				return
+			}
+			_, _ = io.Copy(in, sio.Stdin)
+			if once {
+				c.io.once.close()
+			}
+		}()
 	}
 	if spec.TTY && sio.Resize != nil {
 		if rc, err := console.SyscallConn(); err == nil {

@@ -128,6 +128,13 @@ type ContainerSpec struct {
 	// Stdin keeps a standard input open for Attach (Kubernetes' stdin);
 	// without it the process reads EOF from /dev/null.
 	Stdin bool
+	// StdinOnce closes the standard input (the process reads EOF) when the
+	// first Attach that fed it ends (Kubernetes' stdinOnce; CRI's
+	// StdinOnce). Until then the runtime holds it open, so a runtime that
+	// stops before that first Attach closes it too. It applies to Stdin
+	// without TTY only: a terminal's input is never closed (as with
+	// containerd and Docker).
+	StdinOnce bool
 	// TTY runs the process on a pseudo-terminal (Kubernetes' tty); its
 	// output is logged as stdout.
 	TTY bool
