@@ -14,7 +14,10 @@
 // connector and, for every PID registered in its directory (Dir.Register),
 // writes the exit status to a file the runtime reads (Dir.Lookup) when it
 // notices the container's end. It leaves by itself when nothing is
-// registered and no runtime holds the directory.
+// registered and no runtime holds the directory. It also keeps file
+// descriptors for the runtime (Dir.StoreFiles, fdstore.go): a TTY
+// container's pty master and the write end of a container's stdin, which
+// would otherwise close with kedge.
 //
 // Directory layout (on tmpfs: PIDs mean nothing after a reboot):
 //
@@ -22,5 +25,6 @@
 //	<dir>/owner.lock      held (shared) by every open runtime
 //	<dir>/<pid>           a registration: "<start ticks> <container id>"
 //	<dir>/<pid>.exit      a record: "<start ticks> <wait status>"
+//	<dir>/fdstore.sock    the recorder's file descriptor store
 //	<dir>/recorder.log    the recorder's log
 package exitrec

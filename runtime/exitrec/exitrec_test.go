@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,5 +297,77 @@ func TestEnsure(t *testing.T) {
 		if err := unix.Kill(pid, 0); err == nil {
 			t.Fatalf("recorder process %d still exists", pid)
 		}
+	}
+}
+
+func TestFDStore(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	runRecorder(t, dir, time.Hour)
+	ctx := context.Background()
+
+	// A pipe's write end kept by the recorder: the reader sees no EOF
+	// after we close our copy, and data written through the copy we take
+	// back arrives.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	if err := d.StoreFiles(ctx, "ctr1", []string{"stdin"}, []*os.File{pw}); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	got, err := d.TakeFiles(ctx, "ctr1")
+	if err != nil || got["stdin"] == nil {
+		t.Fatalf("take: %v %v", got, err)
+	}
+	if _, err := got["stdin"].Write([]byte("hello")); err != nil {
+		t.Fatal(err)
+	}
+	got["stdin"].Close()
+	buf := make([]byte, 5)
+	if _, err := pr.Read(buf); err != nil || string(buf) != "hello" {
+		t.Fatalf("read %q %v", buf, err)
+	}
+	if none, err := d.TakeFiles(ctx, "unknown"); err != nil || len(none) != 0 {
+		t.Fatalf("unknown key: %v %v", none, err)
+	}
+	// Dropped: the last write end closes, the reader sees EOF.
+	if err := d.DropFiles(ctx, "ctr1"); err != nil {
+		t.Fatal(err)
+	}
+	_ = pr.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := pr.Read(buf); !errors.Is(err, io.EOF) || n != 0 {
+		t.Fatalf("after drop: read %d %v, want EOF", n, err)
+	}
+	if err := d.StoreFiles(ctx, "x", []string{"a", "b"}, []*os.File{pr}); err == nil {
+		t.Fatal("mismatched names accepted")
+	}
+
+	// The files of a registered container are released when it ends.
+	pr2, pw2, _ := os.Pipe()
+	defer pr2.Close()
+	c := exec.Command("sh", "-c", "read x")
+	in, _ := c.StdinPipe()
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Register(c.Process.Pid, startTicks(t, c.Process.Pid), "ctr2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.StoreFiles(ctx, "ctr2", []string{"stdin"}, []*os.File{pw2}); err != nil {
+		t.Fatal(err)
+	}
+	pw2.Close()
+	in.Close()
+	_ = c.Wait()
+	_ = pr2.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := pr2.Read(buf); !errors.Is(err, io.EOF) || n != 0 {
+		t.Fatalf("files of an ended container still held: read %d %v", n, err)
 	}
 }

@@ -31,7 +31,7 @@ type RecorderConfig struct {
 }
 
 // Run is the recorder: it subscribes to process events, takes the
-// directory's recorder lock, calls ready (the runtime waits for it before
+// directory's recorder lock, serves the fd store (fdstore.go), calls ready (the runtime waits for it before
 // it starts containers), and records the exit of every registered PID
 // until ctx ends, the directory is removed, or it is idle.
 func Run(ctx context.Context, cfg RecorderConfig, ready func()) error {
@@ -63,7 +63,15 @@ func Run(ctx context.Context, cfg RecorderConfig, ready func()) error {
 	if err := ev.setReadTimeout(int64(time.Second)); err != nil {
 		return fmt.Errorf("set process events timeout: %w", err)
 	}
-	r := &recorder{dir: cfg.Dir, log: log}
+	lis, err := listenFDStore(cfg.Dir)
+	if err != nil {
+		return err
+	}
+	store := &fdStore{held: map[string]heldFDs{}, log: log}
+	go store.serve(lis)
+	defer store.closeAll()
+	defer lis.Close()
+	r := &recorder{dir: cfg.Dir, log: log, fds: store}
 	log.Info("exit recorder started", "dir", cfg.Dir, "pid", os.Getpid())
 	if ready != nil {
 		ready()
@@ -104,6 +112,7 @@ func Run(ctx context.Context, cfg RecorderConfig, ready func()) error {
 type recorder struct {
 	dir string
 	log *slog.Logger
+	fds *fdStore
 }
 
 // record writes a record for every exit of a registered thread group
@@ -137,6 +146,9 @@ func (r *recorder) record(exits []exitEvent) {
 			id = f[1]
 		}
 		r.log.Info("recorded exit", "pid", e.pid, "container", id, "status", describe(e.status))
+		if id != "" {
+			r.fds.drop(id) // its terminal and stdin serve nobody now
+		}
 	}
 }
 
