@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
@@ -48,6 +49,9 @@ type stdinOnce struct {
 	mu      sync.Mutex
 	keep    *os.File
 	writers map[*os.File]struct{}
+	// release, if set, drops the copy of keep the exit recorder holds
+	// (heldFiles), so that closing keep really closes stdin.
+	release func()
 }
 
 // openWriter opens a writer for one attach session, or returns nil when
@@ -79,6 +83,10 @@ func (s *stdinOnce) close() {
 	if s.keep != nil {
 		s.keep.Close()
 		s.keep = nil
+		if s.release != nil {
+			s.release()
+			s.release = nil
+		}
 	}
 	for f := range s.writers {
 		f.Close()
@@ -229,6 +237,13 @@ func (r *Runtime) attachConsole(c *container, parent *os.File) error {
 	if err != nil {
 		return fmt.Errorf("receive console: %w", err)
 	}
+	r.copyConsole(c, master)
+	return nil
+}
+
+// copyConsole makes master c's console and copies its output to the log
+// as stdout (and to attached clients). Callers hold c.mu.
+func (r *Runtime) copyConsole(c *container, master *os.File) {
 	c.io.console = master
 	c.readers = append(c.readers, master)
 	w := c.io.log
@@ -242,7 +257,92 @@ func (r *Runtime) attachConsole(c *container, parent *os.File) error {
 			r.log.Warn("copying container console", "id", c.h.Spec.ID, "err", err)
 		}
 	}()
-	return nil
+}
+
+// Names of the files the exit recorder keeps for a container.
+const (
+	heldConsole   = "console"    // a TTY container's pty master
+	heldStdinOnce = "stdin-once" // the writer a StdinOnce container's stdin waits on
+)
+
+// heldTimeout bounds a call to the exit recorder's file store.
+const heldTimeout = 5 * time.Second
+
+// holdFiles gives the exit recorder copies of the files that must outlive
+// this process for c to keep running unchanged: without them a TTY
+// container's terminal would hang up, and a StdinOnce container's stdin
+// would end, when kedge stops. Callers hold c.mu.
+func (r *Runtime) holdFiles(c *container) {
+	if r.exits == nil {
+		return
+	}
+	var names []string
+	var files []*os.File
+	if c.io.console != nil {
+		names, files = append(names, heldConsole), append(files, c.io.console)
+	}
+	c.io.once.mu.Lock()
+	if c.io.once.keep != nil {
+		names, files = append(names, heldStdinOnce), append(files, c.io.once.keep)
+		c.io.once.release = r.releaseHeld(c.h.Spec.ID)
+	}
+	c.io.once.mu.Unlock()
+	if len(files) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), heldTimeout)
+	defer cancel()
+	if err := r.exits.StoreFiles(ctx, c.h.Spec.ID, names, files); err != nil {
+		r.log.Warn("the container's terminal or stdin will not survive a restart of kedge", "id", c.h.Spec.ID, "err", err)
+	}
+}
+
+// takeHeldFiles restores, for an adopted container, the files the exit
+// recorder kept: its console, whose output is copied to the log again,
+// and a StdinOnce writer. Callers hold c.mu.
+func (r *Runtime) takeHeldFiles(c *container) {
+	if r.exits == nil || (!c.h.Spec.TTY && !c.h.Spec.StdinOnce) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), heldTimeout)
+	defer cancel()
+	files, err := r.exits.TakeFiles(ctx, c.h.Spec.ID)
+	if err != nil {
+		r.log.Warn("taking back the container's terminal or stdin", "id", c.h.Spec.ID, "err", err)
+		return
+	}
+	if f := files[heldConsole]; f != nil {
+		// Non-blocking, so that Go's poller serves the reads and
+		// detachLogs can interrupt the copy.
+		fd, err := unix.Dup(int(f.Fd()))
+		f.Close()
+		if err == nil {
+			unix.CloseOnExec(fd)
+			if err := unix.SetNonblock(fd, true); err != nil {
+				r.log.Warn("console of adopted container", "id", c.h.Spec.ID, "err", err)
+			}
+			r.copyConsole(c, os.NewFile(uintptr(fd), "console"))
+		}
+	}
+	if f := files[heldStdinOnce]; f != nil {
+		c.io.once.mu.Lock()
+		c.io.once.keep = f
+		c.io.once.release = r.releaseHeld(c.h.Spec.ID)
+		c.io.once.mu.Unlock()
+		c.readers = append(c.readers, f)
+	}
+}
+
+// releaseHeld returns a func that makes the exit recorder close what it
+// keeps for container id.
+func (r *Runtime) releaseHeld(id string) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), heldTimeout)
+		defer cancel()
+		if err := r.exits.DropFiles(ctx, id); err != nil {
+			r.log.Warn("releasing the container's held stdin", "id", id, "err", err)
+		}
+	}
 }
 
 // Attach joins sio to the main process of running container id: its
@@ -269,7 +369,7 @@ func (r *Runtime) Attach(ctx context.Context, id string, sio ExecIO) error {
 	spec, console, exited, dir := c.h.Spec, c.io.console, c.exited, c.dir
 	c.mu.Unlock()
 	if spec.TTY && console == nil {
-		return fmt.Errorf("attach to %s: its terminal was lost when the runtime restarted: %w", id, ErrInvalidState)
+		return fmt.Errorf("attach to %s: its terminal was lost when the runtime restarted without an exit recorder: %w", id, ErrInvalidState)
 	}
 
 	var wg sync.WaitGroup

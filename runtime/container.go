@@ -30,7 +30,7 @@ type container struct {
 	removed bool
 	io      attachIO // stdin, console and live output for Attach (attach.go)
 
-	readers []*os.File     // FIFO read ends of stdout and stderr
+	readers []*os.File     // files closed when the container ends: output FIFO ends, console, stdinOnce writer
 	copiers sync.WaitGroup // one per reader
 	logFile *logs.RotatingFile
 }
@@ -278,6 +278,7 @@ func (r *Runtime) start(c *container) (err error) {
 		if err := r.exits.Register(h.Pid, h.PidStart, h.Spec.ID); err != nil {
 			r.log.Warn("registering container with the exit recorder", "id", h.Spec.ID, "err", err)
 		}
+		r.holdFiles(c)
 	}
 	if err := h.save(c.dir); err != nil {
 		r.log.Warn("saving container handle", "id", h.Spec.ID, "err", err)

@@ -206,6 +206,7 @@ func (r *Runtime) reload() error {
 			if err := r.exits.Register(h.Pid, h.PidStart, h.Spec.ID); err != nil {
 				r.log.Warn("registering container with the exit recorder", "id", h.Spec.ID, "err", err)
 			}
+			r.takeHeldFiles(c)
 		}
 		r.log.Info("adopted running container", "id", h.Spec.ID, "pid", h.Pid)
 	}
