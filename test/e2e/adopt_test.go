@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +9,17 @@ import (
 )
 
 const adoptPods = `
+apiVersion: v1
+kind: Pod
+metadata: {name: terminal}
+spec:
+  containers:
+  - name: c
+    image: registry.k8s.io/busybox
+    tty: true
+    stdin: true
+    command: ["sh", "-c", "i=0; while true; do echo term $i; i=$((i+1)); sleep 0.2; done"]
+---
 apiVersion: v1
 kind: Pod
 metadata: {name: ticker}
@@ -57,7 +69,7 @@ func TestAgentSIGKILL(t *testing.T) {
 	s := newServer(t)
 	const v = "1.32"
 	s.kubectlStdin(v, adoptPods, "apply", "-f", "-")
-	for _, p := range []string{"ticker", "fails-while-down", "succeeds-while-down", "fails-after-restart"} {
+	for _, p := range []string{"ticker", "terminal", "fails-while-down", "succeeds-while-down", "fails-after-restart"} {
 		waitPod(t, s, v, "default", p, "Running")
 	}
 	tickerID := s.kubectl(v, "get", "pod", "ticker", "-o", "jsonpath={.status.containerStatuses[0].containerID}")
@@ -105,6 +117,18 @@ func TestAgentSIGKILL(t *testing.T) {
 	if n := s.kubectl(v, "get", "pod", "ticker", "-o", "jsonpath={.status.containerStatuses[0].restartCount}"); n != "0" {
 		t.Errorf("ticker restartCount %s, want 0", n)
 	}
+	// The TTY container kept its terminal (held by the exit recorder) and
+	// its output reaches the log again.
+	if n := s.kubectl(v, "get", "pod", "terminal", "-o", "jsonpath={.status.containerStatuses[0].restartCount} {.status.phase}"); n != "0 Running" {
+		t.Errorf("terminal pod: restartCount and phase %q, want 0 Running", n)
+	}
+	termLines := strings.Count(s.kubectl(v, "logs", "terminal"), "\n")
+	eventually(t, 10*time.Second, func() error {
+		if n := strings.Count(s.kubectl(v, "logs", "terminal"), "\n"); n <= termLines {
+			return fmt.Errorf("terminal pod's log stays at %d lines after the restart", n)
+		}
+		return nil
+	})
 	logs := s.kubectl(v, "logs", "ticker")
 	want := 0
 	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
