@@ -5,16 +5,24 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // ErrInvalidReference is wrapped when an image reference cannot be parsed.
 var ErrInvalidReference = errors.New("invalid image reference")
 
+// The patterns compile on first use, not at package init: every container
+// start re-executes this binary as its init (libcontainer), and package
+// initialisation is paid there too.
 var (
-	pathRe   = regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
-	tagRe    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
-	digestRe = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	domainRe = regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?$`)
+	pathRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$`)
+	})
+	tagRe    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`) })
+	digestRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
+	domainRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?$`)
+	})
 )
 
 // Normalize returns the canonical form of an image reference as the
@@ -28,13 +36,13 @@ func Normalize(ref string) (string, error) {
 		return "", fmt.Errorf("%w: empty", ErrInvalidReference)
 	}
 	rest, digest, hasDigest := strings.Cut(ref, "@")
-	if hasDigest && !digestRe.MatchString(digest) {
+	if hasDigest && !digestRe().MatchString(digest) {
 		return "", fmt.Errorf("%w: %q: bad digest", ErrInvalidReference, ref)
 	}
 	tag := ""
 	if i := strings.LastIndex(rest, ":"); i > strings.LastIndex(rest, "/") {
 		rest, tag = rest[:i], rest[i+1:]
-		if !tagRe.MatchString(tag) {
+		if !tagRe().MatchString(tag) {
 			return "", fmt.Errorf("%w: %q: bad tag", ErrInvalidReference, ref)
 		}
 	}
@@ -42,7 +50,7 @@ func Normalize(ref string) (string, error) {
 	if first, remainder, ok := strings.Cut(rest, "/"); ok &&
 		(strings.ContainsAny(first, ".:") || first == "localhost" || strings.ToLower(first) != first) {
 		domain, path = first, remainder
-		if !domainRe.MatchString(domain) {
+		if !domainRe().MatchString(domain) {
 			return "", fmt.Errorf("%w: %q: bad registry host", ErrInvalidReference, ref)
 		}
 	}
@@ -52,7 +60,7 @@ func Normalize(ref string) (string, error) {
 	if domain == "docker.io" && !strings.Contains(path, "/") {
 		path = "library/" + path
 	}
-	if !pathRe.MatchString(path) {
+	if !pathRe().MatchString(path) {
 		return "", fmt.Errorf("%w: %q: repository must be lowercase letters, digits and separators", ErrInvalidReference, ref)
 	}
 	name := domain + "/" + path
@@ -68,10 +76,10 @@ func Normalize(ref string) (string, error) {
 // isImageID reports whether ref names an image by its ID ("sha256:<hex>"
 // or the bare 64-digit hex).
 func isImageID(ref string) (string, bool) {
-	if digestRe.MatchString(ref) {
+	if digestRe().MatchString(ref) {
 		return ref, true
 	}
-	if len(ref) == 64 && digestRe.MatchString("sha256:"+ref) {
+	if len(ref) == 64 && digestRe().MatchString("sha256:"+ref) {
 		return "sha256:" + ref, true
 	}
 	return "", false
