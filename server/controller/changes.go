@@ -28,6 +28,12 @@ var _ Watcher = (*client.Client)(nil)
 // start and whenever an object of r changes, until ctx ends. A broken or
 // expired watch is re-established from a fresh list after a short pause.
 func WatchChanges(ctx context.Context, w Watcher, r client.Resource, log *slog.Logger, notify chan<- struct{}) {
+	watchChanges(ctx, w, r, log, notify, nil)
+}
+
+// watchChanges is WatchChanges that, with a keep func, notifies only for
+// the changed objects keep accepts (the first list still notifies).
+func watchChanges(ctx context.Context, w Watcher, r client.Resource, log *slog.Logger, notify chan<- struct{}, keep func(*metav1.PartialObjectMetadata) bool) {
 	wake := func() {
 		select {
 		case notify <- struct{}{}:
@@ -44,7 +50,7 @@ func WatchChanges(ctx context.Context, w Watcher, r client.Resource, log *slog.L
 			continue
 		}
 		wake()
-		watchOnce(ctx, w, r, list.Metadata.ResourceVersion, log, wake)
+		watchOnce(ctx, w, r, list.Metadata.ResourceVersion, log, wake, keep)
 		sleep(ctx, 200*time.Millisecond)
 	}
 }
@@ -59,7 +65,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 // watchOnce follows one watch stream until it ends or fails.
-func watchOnce(ctx context.Context, w Watcher, r client.Resource, rv string, log *slog.Logger, wake func()) {
+func watchOnce(ctx context.Context, w Watcher, r client.Resource, rv string, log *slog.Logger, wake func(), keep func(*metav1.PartialObjectMetadata) bool) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // releases the client's feeding goroutine
 	events, err := w.Watch(ctx, r, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true}, func() any { return &metav1.PartialObjectMetadata{} })
@@ -73,8 +79,12 @@ func watchOnce(ctx context.Context, w Watcher, r client.Resource, rv string, log
 			log.Debug("watch ended", "resource", r.String(), "err", ev.Err)
 			return
 		}
-		if ev.Type != "BOOKMARK" {
-			wake()
+		if ev.Type == "BOOKMARK" {
+			continue
 		}
+		if m, ok := ev.Object.(*metav1.PartialObjectMetadata); keep != nil && ok && !keep(m) {
+			continue
+		}
+		wake()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -32,6 +33,13 @@ type Namespaces struct {
 	contents []client.Resource
 	log      *slog.Logger
 	resync   time.Duration
+
+	// terminating holds the namespaces being deleted, from the last list
+	// of namespaces: a pod event outside them costs nothing, and one inside
+	// them does not list every namespace again (a site with many
+	// namespaces and busy pods would pay that on every status update).
+	mu          sync.Mutex
+	terminating map[string]*corev1.Namespace
 }
 
 // NewNamespaces builds the controller. contents are the namespaced
@@ -42,20 +50,73 @@ func NewNamespaces(api NamespaceAPI, contents []client.Resource, log *slog.Logge
 
 // Run works until ctx ends. Pods of a terminating namespace disappear one
 // by one; watching them lets the namespace go as soon as the last is gone.
+// Namespaces are listed at start, when one changes, and every resync; a
+// change of a pod in a terminating namespace only revisits the
+// terminating namespaces.
 func (c *Namespaces) Run(ctx context.Context) error {
-	return Loop(ctx, c.api, []client.Resource{client.Namespaces, client.Pods}, c.resync, c.log, c.sync)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	nsWake, podWake := make(chan struct{}, 1), make(chan struct{}, 1)
+	wg.Add(2)
+	go func() { defer wg.Done(); WatchChanges(ctx, c.api, client.Namespaces, c.log, nsWake) }()
+	go func() {
+		defer wg.Done()
+		watchChanges(ctx, c.api, client.Pods, c.log, podWake, func(m *metav1.PartialObjectMetadata) bool {
+			return c.isTerminating(m.Namespace)
+		})
+	}()
+	tick := time.NewTicker(c.resync)
+	defer tick.Stop()
+	for {
+		relist := false
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-nsWake:
+			relist = true
+		case <-tick.C:
+			relist = true
+		case <-podWake:
+		}
+		if err := c.sync(ctx, relist); err != nil && ctx.Err() == nil {
+			c.log.Warn("sync failed", "err", err)
+		}
+	}
 }
 
-func (c *Namespaces) sync(ctx context.Context) error {
-	var list corev1.NamespaceList
-	if err := c.api.List(ctx, client.Namespaces, metav1.ListOptions{}, &list); err != nil {
-		return fmt.Errorf("list namespaces: %w", err)
-	}
-	for i := range list.Items {
-		ns := &list.Items[i]
-		if ns.DeletionTimestamp == nil {
-			continue
+func (c *Namespaces) isTerminating(name string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.terminating[name] != nil
+}
+
+// sync finishes every terminating namespace; relist first reads the
+// namespaces again.
+func (c *Namespaces) sync(ctx context.Context, relist bool) error {
+	if relist {
+		var list corev1.NamespaceList
+		if err := c.api.List(ctx, client.Namespaces, metav1.ListOptions{}, &list); err != nil {
+			return fmt.Errorf("list namespaces: %w", err)
 		}
+		terminating := map[string]*corev1.Namespace{}
+		for i := range list.Items {
+			if ns := &list.Items[i]; ns.DeletionTimestamp != nil {
+				terminating[ns.Name] = ns
+			}
+		}
+		c.mu.Lock()
+		c.terminating = terminating
+		c.mu.Unlock()
+	}
+	c.mu.Lock()
+	todo := make([]*corev1.Namespace, 0, len(c.terminating))
+	for _, ns := range c.terminating {
+		todo = append(todo, ns)
+	}
+	c.mu.Unlock()
+	for _, ns := range todo {
 		if err := c.finish(ctx, ns); err != nil {
 			c.log.Warn("cannot finish namespace deletion", "namespace", ns.Name, "err", err)
 		}
@@ -99,6 +160,9 @@ func (c *Namespaces) finish(ctx context.Context, ns *corev1.Namespace) error {
 	if err := c.api.Put(ctx, client.Namespaces, ns.Name, "finalize", fin, nil); err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 		return fmt.Errorf("finalize namespace %s: %w", ns.Name, err)
 	}
+	c.mu.Lock()
+	delete(c.terminating, ns.Name) // gone; the namespace's own event relists anyway
+	c.mu.Unlock()
 	c.log.Info("namespace emptied and finalized", "namespace", ns.Name)
 	return nil
 }
