@@ -34,6 +34,14 @@ type User struct {
 }
 
 // identities maps each token file to who holds it, in Kubernetes' terms.
+// No authorizer sits behind authentication: every identity may use every
+// verb on every kind. In particular the node identity reads the
+// imagePullSecrets of the pods it runs (any secret, where Kubernetes' node
+// authorizer allows only the secrets of pods bound to that node). Today
+// every node is a server whose token directory also holds the admin token
+// (tokens/ is the same on all servers), so limiting the node identity would
+// protect nothing; a node without the admin token would need Kubernetes'
+// rule.
 var identities = map[string]User{
 	Admin:   {Name: "kedge-admin", Groups: []string{"system:masters", "system:authenticated"}},
 	Node:    {Name: "system:node", Groups: []string{"system:nodes", "system:authenticated"}},

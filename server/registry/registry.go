@@ -109,8 +109,9 @@ type Strategy interface {
 	TableRow(obj runtime.Object) []interface{}
 }
 
-// Core returns the core/v1 kinds kedge serves: namespaces, nodes, pods and
-// events, with ages in tables measured against the wall clock.
+// Core returns the core/v1 kinds kedge serves: namespaces, nodes, pods,
+// events, config maps and secrets, with ages in tables measured against the
+// wall clock.
 func Core() []Resource {
 	return CoreWithClock(time.Now)
 }
@@ -123,6 +124,8 @@ func CoreWithClock(now func() time.Time) []Resource {
 		nodeResource(now),
 		podResource(now),
 		eventResource(now),
+		configMapResource(now),
+		secretResource(now),
 	}
 }
 

@@ -22,9 +22,11 @@ func TestCoreDiscovery(t *testing.T) {
 	want := map[string]disc{
 		"namespaces": {"Namespace", "namespace", []string{"ns"}, nil, false,
 			[]string{"create", "delete", "get", "list", "patch", "update", "watch"}, []string{"status", "finalize"}},
-		"nodes":  {"Node", "node", []string{"no"}, nil, false, all, []string{"status"}},
-		"pods":   {"Pod", "pod", []string{"po"}, []string{"all"}, true, all, []string{"status", "log", "binding", "exec", "attach", "portforward"}},
-		"events": {"Event", "event", []string{"ev"}, nil, true, all, nil},
+		"nodes":      {"Node", "node", []string{"no"}, nil, false, all, []string{"status"}},
+		"pods":       {"Pod", "pod", []string{"po"}, []string{"all"}, true, all, []string{"status", "log", "binding", "exec", "attach", "portforward"}},
+		"events":     {"Event", "event", []string{"ev"}, nil, true, all, nil},
+		"configmaps": {"ConfigMap", "configmap", []string{"cm"}, nil, true, all, nil},
+		"secrets":    {"Secret", "secret", nil, nil, true, all, nil},
 	}
 	got := map[string]disc{}
 	for _, r := range CoreWithClock(fixedNow) {
@@ -55,6 +57,10 @@ func sample(kind string) runtime.Object {
 		return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns1"}}
 	case "Event":
 		return recorderEvent()
+	case "ConfigMap":
+		return &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "cm1", Namespace: "default"}, Data: map[string]string{"k": "v"}}
+	case "Secret":
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s1", Namespace: "default"}, Data: map[string][]byte{"k": []byte("v")}}
 	}
 	return nil
 }
@@ -103,7 +109,7 @@ func TestCoreStrategiesAgree(t *testing.T) {
 			}
 
 			// Another kind's object is a wiring bug: reported, not a panic.
-			other := &corev1.ConfigMap{}
+			other := &corev1.Service{}
 			s.PrepareForCreate(other)
 			s.PrepareForUpdate(other, other)
 			s.PrepareForStatusUpdate(other, other)
