@@ -62,25 +62,26 @@ func (s *Server) serveCreate(w http.ResponseWriter, r *http.Request, t target) {
 		s.writeError(w, r, err, t.res.gr, "")
 		return
 	}
-	created, err := s.create(r.Context(), t.res, t.namespace, obj, dryRun)
+	created, stored, err := s.create(r.Context(), t.res, t.namespace, obj, dryRun)
 	if err != nil {
 		s.writeError(w, r, err, t.res.gr, accessor(obj).GetName())
 		return
 	}
 	addWarnings(w, warnings)
-	s.respond(w, r, t.res, http.StatusCreated, created)
+	s.respondStored(w, r, t.res, http.StatusCreated, created, stored)
 }
 
 // create runs the create pipeline: namespace from the URL, system fields,
 // Strategy.PrepareForCreate, validation, namespace checks, then the store.
-func (s *Server) create(ctx context.Context, res *resource, namespace string, obj runtime.Object, dryRun bool) (runtime.Object, error) {
+// It returns the object for a dry run, else what the store holds.
+func (s *Server) create(ctx context.Context, res *resource, namespace string, obj runtime.Object, dryRun bool) (runtime.Object, *raftstore.KeyValue, error) {
 	m := accessor(obj)
 	if res.Namespaced {
 		switch {
 		case m.GetNamespace() == "":
 			m.SetNamespace(namespace)
 		case m.GetNamespace() != namespace:
-			return nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
+			return nil, nil, apierrors.NewBadRequest("the namespace of the provided object does not match the namespace sent on the request")
 		}
 	} else {
 		m.SetNamespace("")
@@ -102,18 +103,18 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	errs := validateMetaCreate(obj, res.Namespaced)
 	errs = append(errs, res.Strategy.ValidateCreate(obj)...)
 	if errs = dedupe(errs); len(errs) > 0 {
-		return nil, apierrors.NewInvalid(res.gvk.GroupKind(), m.GetName(), errs)
+		return nil, nil, apierrors.NewInvalid(res.gvk.GroupKind(), m.GetName(), errs)
 	}
 	if err := s.checkNamespace(ctx, res, m.GetNamespace(), m.GetName()); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for attempt := 1; ; attempt++ {
 		data, err := res.encode(obj)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if dryRun {
-			return obj, nil
+			return obj, nil, nil
 		}
 		kv, err := s.cfg.Store.Create(ctx, res.key(m.GetNamespace(), m.GetName()), data)
 		if errors.Is(err, raftstore.ErrKeyExists) && generated && attempt < generateNameAttempts {
@@ -121,9 +122,9 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("create %s %s: %w", res.gr, m.GetName(), err)
+			return nil, nil, fmt.Errorf("create %s %s: %w", res.gr, m.GetName(), err)
 		}
-		return res.decode(kv)
+		return nil, &kv, nil
 	}
 }
 

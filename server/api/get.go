@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"k8s.io/apimachinery/pkg/runtime"
+
+	"kedge.dev/kedge/raftstore"
 )
 
 // serveGet answers GET of one object (and of its status subresource,
@@ -45,4 +47,27 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, res *resource, 
 		obj.GetObjectKind().SetGroupVersionKind(res.gvk)
 		s.writeOut(w, out, code, obj, false)
 	}
+}
+
+// respondStored answers a write: with obj, or when obj is nil with the
+// object the store holds in kv. In the plain JSON form the stored bytes are
+// sent with the resourceVersion spliced in, which is byte for byte what
+// decoding and encoding them again would write, without that work.
+func (s *Server) respondStored(w http.ResponseWriter, r *http.Request, res *resource, code int, obj runtime.Object, kv *raftstore.KeyValue) {
+	if obj == nil {
+		if out, ok := negotiate(r.Header.Get("Accept"), capabilities{table: true, partial: true}); ok && out.kind == outObject && !out.yaml {
+			if body, ok := withResourceVersion(kv.Value, kv.ModRevision); ok {
+				w.Header().Set("Content-Type", out.contentType(false))
+				w.WriteHeader(code)
+				_, _ = w.Write(append(body, '\n'))
+				return
+			}
+		}
+		var err error
+		if obj, err = res.decode(*kv); err != nil {
+			s.writeError(w, r, err, res.gr, "")
+			return
+		}
+	}
+	s.respond(w, r, res, code, obj)
 }

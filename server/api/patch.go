@@ -64,7 +64,7 @@ func (s *Server) servePatch(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	addWarnings(w, warnings)
-	s.respond(w, r, t.res, http.StatusOK, out.obj)
+	s.respondStored(w, r, t.res, http.StatusOK, out.obj, out.stored)
 }
 
 // patchType maps the Content-Type of a PATCH to its kind; server-side apply
