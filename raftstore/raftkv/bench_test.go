@@ -2,6 +2,7 @@ package raftkv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -70,4 +71,31 @@ func BenchmarkListAll(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkGetUpdateParallel is the API server's write pattern under
+// load: 16 writers each read a key and write it back conditionally on the
+// mod revision read (Kubernetes' GuaranteedUpdate), with 1 KiB values.
+func BenchmarkGetUpdateParallel(b *testing.B) {
+	const keys = 128
+	s := benchStore(b, keys)
+	var n atomic.Int64
+	value := make([]byte, 1024)
+	b.SetParallelism(8) // × GOMAXPROCS goroutines
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := fmt.Sprintf("/registry/pods/ns/pod-%05d", n.Add(1)%keys)
+			kv, err := s.Get(context.Background(), key)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Update(context.Background(), key, value, kv.ModRevision); err != nil && !errors.Is(err, raftstore.ErrConflict) {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

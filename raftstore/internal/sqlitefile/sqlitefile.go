@@ -51,6 +51,10 @@ type Options struct {
 	AutoCheckpointPages int
 	// CheckIntegrity runs PRAGMA quick_check at open (O(size of the file)).
 	CheckIntegrity bool
+	// StmtCacheSize is how many prepared statements each connection keeps
+	// for reuse (default 32; negative disables). The stores run a few fixed
+	// statements, and preparing one costs about as much as running it.
+	StmtCacheSize int
 }
 
 func (o *Options) setDefaults() {
@@ -68,6 +72,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.AutoCheckpointPages == 0 {
 		o.AutoCheckpointPages = 1000
+	}
+	if o.StmtCacheSize == 0 {
+		o.StmtCacheSize = 32
 	}
 }
 
@@ -175,7 +182,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	)
 	// _txlock=immediate makes BEGIN take the write lock at once, so a write
 	// transaction never fails half-way with SQLITE_BUSY on lock upgrade.
-	w := newDB("file:"+opts.Path+"?_txlock=immediate", writer)
+	cache := fmt.Sprintf("_stmt_cache_size=%d", max(opts.StmtCacheSize, 0))
+	w := newDB("file:"+opts.Path+"?_txlock=immediate&"+cache, writer)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxLifetime(0)
@@ -201,7 +209,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return fail("integrity check", fmt.Errorf("%s: %w", res, ErrCorrupt))
 		}
 	}
-	r := newDB("file:"+opts.Path, append(common, "PRAGMA query_only = ON"))
+	r := newDB("file:"+opts.Path+"?"+cache, append(common, "PRAGMA query_only = ON"))
 	r.SetMaxOpenConns(opts.ReadConns)
 	r.SetMaxIdleConns(opts.ReadConns)
 	r.SetConnMaxLifetime(0)
