@@ -7,7 +7,8 @@
 // returns the outcome to the proposer through raft's ApplyFuture. Reads on
 // the local server go straight to state.db; readBarrier is the single place
 // that decides what a read waits for first (nothing, or a quorum check when
-// Config.LinearizableReads is set).
+// Config.LinearizableReads is set; a leader that is the only voter is its
+// own quorum and checks nothing but its configuration).
 //
 // Clusters: the first server bootstraps a cluster of one; others start
 // with JoinExisting and are added by Join on any member (forwarded to the
