@@ -91,6 +91,10 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	m.SetResourceVersion("")
 	m.SetSelfLink("")
 	m.SetManagedFields(nil)
+	// Only kinds whose strategy keeps a generation have one (pods here;
+	// not namespaces, nodes, events, secrets or configmaps), as in
+	// Kubernetes; what a client sent is not kept.
+	m.SetGeneration(0)
 	res.Strategy.PrepareForCreate(obj)
 	generated := m.GetName() == "" && m.GetGenerateName() != ""
 	if generated {
@@ -98,7 +102,6 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 	}
 	m.SetUID(uuid.NewUUID())
 	m.SetCreationTimestamp(metav1.NewTime(s.cfg.Now()))
-	m.SetGeneration(1)
 
 	errs := validateMetaCreate(obj, res.Namespaced)
 	errs = append(errs, res.Strategy.ValidateCreate(obj)...)

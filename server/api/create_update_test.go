@@ -208,3 +208,30 @@ func TestStatusSubresource(t *testing.T) {
 	env.mustDo(404, "GET", "/api/v1/namespaces/ns/pods/a/bogus", "")
 	env.mustDo(405, "DELETE", "/api/v1/namespaces/ns/pods/a/status", "")
 }
+
+// Generation is kept only by kinds whose strategy keeps one, as in
+// Kubernetes: a pod has generation 1, a namespace or secret none, even
+// when the client sent one or changed the spec.
+func TestGenerationOnlyWhereTheKindKeepsOne(t *testing.T) {
+	env := newTestEnv(t)
+	var ns corev1.Namespace
+	env.mustDo(201, "POST", "/api/v1/namespaces", `{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"g","generation":7}}`).into(t, &ns)
+	if ns.Generation != 0 {
+		t.Fatalf("namespace generation %d, want none", ns.Generation)
+	}
+	ns.Spec.Finalizers = append(ns.Spec.Finalizers, "example.com/f")
+	var upd corev1.Namespace
+	env.mustDo(200, "PUT", "/api/v1/namespaces/g", mustJSON(t, ns)).into(t, &upd)
+	if upd.Generation != 0 {
+		t.Fatalf("namespace generation after a spec change %d, want none", upd.Generation)
+	}
+	var sec corev1.Secret
+	env.mustDo(201, "POST", "/api/v1/namespaces/g/secrets", `{"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"stringData":{"k":"v"}}`).into(t, &sec)
+	if sec.Generation != 0 {
+		t.Fatalf("secret generation %d, want none", sec.Generation)
+	}
+	p := env.createPod("g", "a", "", "")
+	if p.Generation != 1 {
+		t.Fatalf("pod generation %d, want 1", p.Generation)
+	}
+}

@@ -141,7 +141,8 @@ func (s *Server) prepareUpdate(res *resource, kind updateKind, next, cur runtime
 		registry.PrepareNamespaceForFinalize(ns, old)
 	default:
 		res.Strategy.PrepareForUpdate(next, cur)
-		if nm.GetGeneration() == cm.GetGeneration() && specChanged(next, cur) {
+		// Kinds without a generation (it stayed 0 at create) keep none.
+		if cm.GetGeneration() > 0 && nm.GetGeneration() == cm.GetGeneration() && specChanged(next, cur) {
 			nm.SetGeneration(cm.GetGeneration() + 1)
 		}
 	}
