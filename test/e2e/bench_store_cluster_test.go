@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,10 @@ func BenchmarkStoreCluster(b *testing.B) {
 	}
 	b.Logf("command: make bench (go test -run '^$' -bench StoreCluster -benchtime 1x ./test/e2e); %.0fs per cell (KEDGE_BENCH_SECONDS), %d failover rounds (KEDGE_BENCH_FAILOVER_ROUNDS)",
 		seconds.Seconds(), rounds)
+	// The machine is shared: the load average says how quiet it was.
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average at start: %s (%d CPUs)", strings.TrimSpace(string(la)), runtime.NumCPU())
+	}
 	// KEDGE_BENCH_TARGETS (etcd-3, kedge-3) narrows the run.
 	var cells []storeCell
 	failovers := map[string][]time.Duration{}
@@ -87,6 +92,9 @@ func BenchmarkStoreCluster(b *testing.B) {
 			failovers[ct.name] = measureFailover(b, ct, rounds)
 		}
 		ct.close()
+	}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average after the cells and failovers: %s", strings.TrimSpace(string(la)))
 	}
 	logStoreRatios(b, cells, []string{"kedge-3"}, "etcd-3")
 

@@ -126,8 +126,9 @@ func runStoreCells(b *testing.B, tg *kvTarget, d time.Duration) []storeCell {
 			if len(res.rssEach) > 1 {
 				members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
 			}
-			b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  (%d ops, %d errors)",
-				tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000, res.ops, res.errors)
+			b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, other processes %.0f%%)  (%d ops, %d errors)",
+				tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000,
+				res.cpuMsPerOp, res.cpuCores*100, res.clientCores*100, res.otherCores*100, res.ops, res.errors)
 		}
 	}
 	return cells
@@ -164,8 +165,8 @@ func logStoreRatios(b *testing.B, cells []storeCell, names []string, peer string
 				if len(k.rssEach) > 1 {
 					maxRSS = fmt.Sprintf("  RSS max member %.2fx", k.rssMaxMiB/e.rssMaxMiB)
 				}
-				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx%s  bytes/write %.2fx",
-					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, maxRSS, k.writeKiBPer1000/e.writeKiBPer1000)
+				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx%s  bytes/write %.2fx  CPU/op %.2fx",
+					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, maxRSS, k.writeKiBPer1000/e.writeKiBPer1000, k.cpuMsPerOp/e.cpuMsPerOp)
 				if op == "put" && clients == 16 {
 					b.ReportMetric(k.opsPerSec/e.opsPerSec, name+"-put16-throughput-x-"+peer)
 				}
@@ -192,6 +193,18 @@ type benchResult struct {
 	rssMiB, rssMaxMiB float64
 	rssEach           []float64
 	writeKiBPer1000   float64
+	// cpuMsPerOp is the CPU time (user + system) of the target's processes
+	// per operation, cpuCores their CPU time over the wall time.
+	cpuMsPerOp, cpuCores float64
+	// clientCores is the CPU time of this process (the clients) over the
+	// wall time: with the target's, it shows whether the machine's cores
+	// were the limit.
+	clientCores float64
+	// otherCores is the machine's busy CPU time over the wall time minus
+	// the target's and the clients': other processes (and the kernel's
+	// own work) competing for the cores. A shared machine makes it
+	// non-zero; a large value makes the cell's figures suspect.
+	otherCores float64
 }
 
 // runCell runs len(keys) clients for d, each on its own keys.
@@ -200,7 +213,8 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 	if len(procs) == 0 {
 		procs = []int{os.Getpid()}
 	}
-	w0 := writeBytes(b, procs)
+	self := []int{os.Getpid()}
+	w0, cpu0, self0, busy0 := writeBytes(b, procs), cpuTime(b, procs), cpuTime(b, self), machineBusy(b)
 	// Each write carries a new value: kedge's API, like Kubernetes, skips
 	// writes that change nothing.
 	pad := strings.Repeat("x", benchValueSize)
@@ -242,13 +256,20 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	written := writeBytes(b, procs) - w0
+	written, cpu, selfCPU := writeBytes(b, procs)-w0, cpuTime(b, procs)-cpu0, cpuTime(b, self)-self0
+	busy := machineBusy(b) - busy0
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	r := benchResult{ops: len(lat), errors: errs, opsPerSec: float64(len(lat)) / elapsed.Seconds()}
 	if len(lat) > 0 {
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 		r.writeKiBPer1000 = float64(written) / 1024 / float64(len(lat)) * 1000
+		r.cpuMsPerOp = ms(cpu) / float64(len(lat))
 	}
+	r.cpuCores, r.clientCores = cpu.Seconds()/elapsed.Seconds(), selfCPU.Seconds()/elapsed.Seconds()
+	if len(tg.procs) == 0 { // the target is this process: do not count it twice
+		selfCPU = 0
+	}
+	r.otherCores = max(0, (busy-cpu-selfCPU).Seconds()/elapsed.Seconds())
 	for _, p := range procs {
 		m := rssMiB(b, p)
 		r.rssEach = append(r.rssEach, m)
@@ -256,6 +277,49 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 		r.rssMaxMiB = max(r.rssMaxMiB, m)
 	}
 	return r
+}
+
+// cpuTime sums the user and system CPU time of the processes (fields 14
+// and 15 of /proc/<pid>/stat, in clock ticks of 1/100 s on Linux).
+func cpuTime(b testing.TB, pids []int) time.Duration {
+	var ticks int64
+	for _, pid := range pids {
+		raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			b.Fatalf("read stat of %d: %v", pid, err)
+		}
+		// The command name may hold spaces; the fields after it do not.
+		f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+		for _, i := range []int{11, 12} { // utime, stime: fields 14, 15
+			n, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				b.Fatalf("stat of %d: field %d: %v", pid, i+3, err)
+			}
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// machineBusy is the CPU time all cores spent busy (the first line of
+// /proc/stat: user, nice, system, irq, softirq and steal; not idle or
+// iowait).
+func machineBusy(b testing.TB) time.Duration {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		b.Fatalf("read /proc/stat: %v", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7, 8} {
+		n, err := strconv.ParseInt(f[i], 10, 64)
+		if err != nil {
+			b.Fatalf("/proc/stat field %d: %v", i, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // writeBytes sums write_bytes of /proc/<pid>/io: bytes the processes
@@ -423,7 +487,7 @@ func startRaftkvInProcess(tb testing.TB) *kvTarget {
 	}
 	return &kvTarget{
 		name:     "raftkv-inproc",
-		measures: "raftstore/raftkv in the benchmark process (no network, no API): RSS and disk writes are of the whole go test process",
+		measures: "raftstore/raftkv in the benchmark process (no network, no API): RSS, disk writes and CPU are of the whole go test process",
 		prepare: func(ctx context.Context, keys []string) error {
 			for _, k := range keys {
 				if _, err := s.Create(ctx, k, []byte("init")); err != nil && !errors.Is(err, raftstore.ErrKeyExists) {
