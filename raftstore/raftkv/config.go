@@ -83,6 +83,11 @@ type Config struct {
 	// space back to the file system (default 5m; negative disables).
 	MaintenanceInterval time.Duration
 
+	// ValueCacheBytes bounds the memory of live values kept for reads and
+	// conditional writes of recently used keys, so they skip SQLite
+	// (default 4 MiB; negative disables).
+	ValueCacheBytes int64
+
 	// WatchBufferSize is how many events a watcher may lag behind before its
 	// channel is closed (default 4096).
 	WatchBufferSize int
@@ -135,6 +140,7 @@ func DefaultConfig() Config {
 		CompactKeepDuration:  5 * time.Minute,
 		CompactInterval:      time.Minute,
 		MaintenanceInterval:  5 * time.Minute,
+		ValueCacheBytes:      4 << 20,
 		WatchBufferSize:      4096,
 		WatchReplayBatch:     512,
 		MaxVoters:            3,

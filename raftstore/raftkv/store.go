@@ -105,6 +105,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		Synchronous:         cfg.StateDBSynchronous,
 		CheckIntegrity:      cfg.CheckIntegrityOnOpen,
 		SlowCommitThreshold: cfg.SlowSyncThreshold,
+		ValueCacheBytes:     cfg.ValueCacheBytes,
 		Logger:              logger,
 	})
 	if err != nil {

@@ -81,7 +81,7 @@ func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Result, []raftstore.
 	}
 	defer tx.Rollback()
 
-	a := applier{tx: tx, ctx: ctx, rev: d.rev.Load(), compactRev: d.compactRev.Load()}
+	a := applier{tx: tx, ctx: ctx, rev: d.rev.Load(), compactRev: d.compactRev.Load(), cache: d.cache, written: map[string]row{}}
 	applied, appliedTerm := d.appliedIndex.Load(), d.appliedTerm.Load()
 	for i, e := range entries {
 		if e.Index <= applied {
@@ -107,7 +107,14 @@ func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Result, []raftstore.
 	if err := a.setMeta(applied, appliedTerm); err != nil {
 		return nil, nil, sqlitefile.WrapErr(d.db.Path, "update meta in", err)
 	}
-	if err := tx.Commit(); err != nil {
+	keys := make(map[string]bool, len(a.written))
+	for k := range a.written {
+		keys[k] = true
+	}
+	d.cache.beginCommit(keys)
+	err = tx.Commit()
+	d.cache.endCommit(a.written, err == nil)
+	if err != nil {
 		return nil, nil, sqlitefile.WrapErr(d.db.Path, "commit apply in", err)
 	}
 	if dur := time.Since(start); d.cfg.SlowCommitThreshold > 0 && dur >= d.cfg.SlowCommitThreshold {
@@ -125,6 +132,10 @@ type applier struct {
 	ctx             context.Context
 	tx              *sql.Tx
 	rev, compactRev int64
+	// cache holds committed live rows; written is the newest row of each
+	// key this transaction wrote (it wins over the cache).
+	cache   *valueCache
+	written map[string]row
 }
 
 func (a *applier) setMeta(applied, term uint64) error {
@@ -135,7 +146,17 @@ func (a *applier) setMeta(applied, term uint64) error {
 	return err
 }
 
+// latest returns the newest row of key: from this transaction's writes or
+// the cache when the key is live there, else from SQLite (which alone
+// decides about tombstones and what compaction removed).
 func (a *applier) latest(key string) (row, bool, error) {
+	if r, ok := a.written[key]; ok && !r.deleted {
+		return r, true, nil
+	} else if !ok {
+		if r, ok := a.cache.committed(key); ok {
+			return r, true, nil
+		}
+	}
 	var r row
 	err := a.tx.QueryRowContext(a.ctx,
 		"SELECT revision, create_revision, deleted, value FROM kv_log WHERE key = ? ORDER BY revision DESC LIMIT 1",
@@ -158,6 +179,7 @@ func (a *applier) insert(key string, createRev, prevRev int64, deleted bool, val
 		return 0, err
 	}
 	a.rev = rev
+	a.written[key] = row{rev: rev, createRev: createRev, deleted: deleted, value: value}
 	return rev, nil
 }
 

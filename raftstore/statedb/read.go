@@ -66,21 +66,30 @@ func (d *DB) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, m meta
 }
 
 // Get returns the current value of key or raftstore.ErrNotFound.
+// The value is the caller's to keep and modify.
 func (d *DB) Get(ctx context.Context, key string) (raftstore.KeyValue, error) {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
-	kv := raftstore.KeyValue{Key: key}
-	var deleted bool
+	r, ok, pending, epoch := d.cache.lookup(key)
+	if ok {
+		return raftstore.KeyValue{Key: key, Value: append([]byte{}, r.value...), ModRevision: r.rev, CreateRevision: r.createRev}, nil
+	}
 	err := d.db.R.QueryRowContext(ctx,
 		"SELECT revision, create_revision, deleted, value FROM kv_log WHERE key = ? ORDER BY revision DESC LIMIT 1",
-		[]byte(key)).Scan(&kv.ModRevision, &kv.CreateRevision, &deleted, &kv.Value)
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && deleted) {
+		[]byte(key)).Scan(&r.rev, &r.createRev, &r.deleted, &r.value)
+	if errors.Is(err, sql.ErrNoRows) || (err == nil && r.deleted) {
 		return raftstore.KeyValue{}, fmt.Errorf("get %q: %w", key, raftstore.ErrNotFound)
 	}
 	if err != nil {
 		return raftstore.KeyValue{}, fmt.Errorf("get %q: %w", key, sqlitefile.WrapErr(d.db.Path, "read", err))
 	}
-	return kv, nil
+	if !pending {
+		// The cache keeps its own copy: the caller may modify the value.
+		cached := r
+		cached.value = append([]byte(nil), r.value...)
+		d.cache.fill(key, cached, epoch)
+	}
+	return raftstore.KeyValue{Key: key, Value: r.value, ModRevision: r.rev, CreateRevision: r.createRev}, nil
 }
 
 // List returns the keys under prefix at opts.Revision (0: current), in key

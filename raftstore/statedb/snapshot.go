@@ -89,6 +89,7 @@ func (d *DB) Restore(ctx context.Context, r io.Reader) error {
 		return fmt.Errorf("restore state: reopen: %w", err)
 	}
 	d.db = f
+	d.cache.reset()
 	return d.loadMeta(ctx)
 }
 

@@ -11,6 +11,10 @@
 // records the raft index last applied, in the same transaction as each
 // change, so replaying raft entries after a restart is idempotent.
 //
+// The live rows of recently written or read keys are also kept in memory
+// (cache.go), so Get and the conditional checks of Apply mostly skip SQLite;
+// the cache changes no result.
+//
 // Concurrency: Apply and Restore must be called by one goroutine at a time
 // (raft's FSM goroutine); Maintain may run concurrently with them. Reads
 // (Get, List, Events, Backup) are safe from any goroutine and see a
@@ -64,6 +68,10 @@ type Config struct {
 	CheckIntegrity bool
 	// ReadConns is the reader pool size (default 4).
 	ReadConns int
+	// ValueCacheBytes bounds the cache of live rows that lets Get and
+	// Apply skip SQLite for recently used keys (default 4 MiB; negative
+	// disables).
+	ValueCacheBytes int64
 	// SlowCommitThreshold: apply commits slower than this are logged with
 	// the measured latency (default 100ms; negative disables).
 	SlowCommitThreshold time.Duration
@@ -86,6 +94,9 @@ type DB struct {
 	// maintenance never interleaves with an apply transaction.
 	writeMu sync.Mutex
 
+	// cache holds the live rows of recently used keys (cache.go).
+	cache *valueCache
+
 	// Mirrors of the meta table after the last commit, for callers that need
 	// no consistency with a read transaction.
 	rev          atomic.Int64
@@ -105,7 +116,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	d := &DB{cfg: cfg, log: cfg.Logger.With("file", cfg.Path)}
+	if cfg.ValueCacheBytes == 0 {
+		cfg.ValueCacheBytes = 4 << 20
+	}
+	d := &DB{cfg: cfg, log: cfg.Logger.With("file", cfg.Path), cache: newValueCache(cfg.ValueCacheBytes)}
 	f, err := openFile(ctx, cfg, cfg.Path)
 	if err != nil {
 		return nil, err
