@@ -32,11 +32,19 @@ func (s *Store) applyLocal(ctx context.Context, what string, data []byte) (rafts
 	return resp.KV, f.Index(), resp.Err
 }
 
-// leaderReadIndex is the read index a leader hands out: after confirming
-// with a quorum that it still leads, and after a barrier of its term was
-// applied, every write acknowledged so far is at or below its applied
-// index (a write is acknowledged only after this leader's FSM applied it,
-// or it came from an earlier term and the barrier covers it).
+// leaderReadIndex is the read index a leader hands out, as etcd's
+// ReadIndex: once an entry of its term is committed (the barrier, so its
+// commit index is current), it takes its commit index, then confirms with
+// a quorum that it still leads. Every entry any server may have applied
+// (and shown a reader) is at or below that index, so a read served once the
+// local state reached it sees every write acknowledged before, and every
+// value another read already returned. (The leader's own applied index is
+// not enough: a follower may apply a committed entry before the leader's
+// FSM does, and a read there would then be newer than one here.)
+//
+// The index returned is that of the last entry the FSM applies (a command
+// or a configuration) at or below the commit index, because state.db's
+// applied index does not move for raft's no-op and barrier entries.
 //
 // A leader that is the only voter of its configuration needs no quorum:
 // raft's VerifyLeader answers at once then too, but only from its main
@@ -46,11 +54,6 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if s.raft.State() != raft.Leader {
 		return 0, errNotLeaderNoApply
 	}
-	if !s.soleVoter() {
-		if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
-			return 0, fmt.Errorf("read index: %w", err)
-		}
-	}
 	term := s.raft.CurrentTerm()
 	if s.barrierTerm.Load() != term {
 		if err := waitFuture(ctx, s.raft.Barrier(0)); err != nil {
@@ -58,8 +61,31 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 		}
 		s.barrierTerm.Store(term)
 	}
-	applied, _ := s.db.AppliedIndex()
-	return applied, nil
+	commit := s.raft.CommitIndex()
+	if !s.soleVoter() {
+		if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
+			return 0, fmt.Errorf("read index: %w", err)
+		}
+	}
+	return s.lastAppliedEntryAtOrBelow(commit), nil
+}
+
+// lastAppliedEntryAtOrBelow returns the index of the last command or
+// configuration entry at or below idx: the applied index state.db reaches
+// once everything up to idx is applied. Only a few no-op and barrier
+// entries (one or two per term) sit between commands. An entry no longer
+// in the log is in the snapshot, which state.db holds whole.
+func (s *Store) lastAppliedEntryAtOrBelow(idx uint64) uint64 {
+	for i := idx; i > 0; i-- {
+		var l raft.Log
+		if err := s.logs.GetLog(i, &l); err != nil {
+			return i
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return i
+		}
+	}
+	return 0
 }
 
 // soleVoter reports whether this server is the only voter of the latest
