@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	sigsjson "sigs.k8s.io/json"
@@ -38,7 +39,7 @@ func parseFieldValidation(r *http.Request) (fieldValidation, error) {
 
 // readBody reads the request body up to the configured limit.
 func (s *Server) readBody(r *http.Request) ([]byte, error) {
-	data, err := io.ReadAll(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1))
+	data, err := readAllSized(io.LimitReader(r.Body, s.cfg.MaxBodyBytes+1), r.ContentLength, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("reading the request body: %v", err))
 	}
@@ -46,6 +47,30 @@ func (s *Server) readBody(r *http.Request) ([]byte, error) {
 		return nil, apierrors.NewRequestEntityTooLargeError(fmt.Sprintf("limit is %d bytes", s.cfg.MaxBodyBytes))
 	}
 	return data, nil
+}
+
+// readAllSized is io.ReadAll starting with room for the announced length
+// (when it is within limit), so a body is read into one buffer instead of
+// one that doubles from 512 bytes.
+func readAllSized(rd io.Reader, announced, limit int64) ([]byte, error) {
+	size := int64(512)
+	if announced > 0 && announced <= limit {
+		size = announced + 1 // +1: room to read EOF without growing
+	}
+	b := make([]byte, 0, size)
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // bodyMediaType is the base media type of a request body (JSON when the
@@ -109,6 +134,17 @@ func decodeBody(r *http.Request, res *resource, data []byte, fv fieldValidation)
 // and kind against the URL and applying fieldValidation. It returns the
 // warnings to send (fieldValidation=Warn).
 func decodeInto(res *resource, js []byte, extraStrict error, fv fieldValidation) (runtime.Object, []string, error) {
+	if extraStrict == nil {
+		if obj, ok := decodeClean(res, js); ok {
+			return obj, nil, nil
+		}
+	}
+	return decodeGeneral(res, js, extraStrict, fv)
+}
+
+// decodeGeneral is decodeInto for any body: it checks apiVersion and kind
+// first, then decodes strictly and applies fieldValidation.
+func decodeGeneral(res *resource, js []byte, extraStrict error, fv fieldValidation) (runtime.Object, []string, error) {
 	var tm metav1.TypeMeta
 	if err := json.Unmarshal(js, &tm); err != nil {
 		return nil, nil, apierrors.NewBadRequest(fmt.Sprintf("the body of the request could not be decoded: %v", err))
@@ -134,6 +170,31 @@ func decodeInto(res *resource, js []byte, extraStrict error, fv fieldValidation)
 		return nil, nil, err
 	}
 	return obj, warnings, nil
+}
+
+// decodeClean is decodeInto for the common body: one that decodes strictly
+// without any unknown or duplicate field. For such a body the apiVersion and
+// kind the typed object received are what a decode into TypeMeta alone
+// reads (no other member can match them, even case-insensitively: it would
+// be an unknown field), so the body is parsed once instead of twice. Any
+// other body returns false and takes the general path, which reports
+// problems in its order.
+func decodeClean(res *resource, js []byte) (runtime.Object, bool) {
+	obj := res.New()
+	strictErrs, err := sigsjson.UnmarshalStrict(js, obj, sigsjson.DisallowDuplicateFields, sigsjson.DisallowUnknownFields)
+	if err != nil || len(strictErrs) > 0 {
+		return nil, false
+	}
+	tm, err := meta.TypeAccessor(obj)
+	if err != nil {
+		return nil, false
+	}
+	if apiVersion, kind := tm.GetAPIVersion(), tm.GetKind(); (apiVersion != "" || kind != "") &&
+		(apiVersion != res.gvk.GroupVersion().String() || kind != res.Kind) {
+		return nil, false // the general path answers the mismatch
+	}
+	obj.GetObjectKind().SetGroupVersionKind(res.gvk)
+	return obj, true
 }
 
 // strictOutcome applies fieldValidation to strict decoding errors (unknown
