@@ -73,7 +73,7 @@ func BenchmarkStore(b *testing.B) {
 		}
 		tg := t.start(b)
 		b.Logf("%s: %s", tg.name, tg.measures)
-		cells = append(cells, runStoreCells(b, tg, seconds)...)
+		cells = append(cells, runStoreCells(b, []*kvTarget{tg}, seconds)...)
 		tg.close()
 	}
 	logStoreRatios(b, cells, []string{"kedge-api", "raftkv-inproc"}, "etcd")
@@ -103,9 +103,12 @@ type storeCell struct {
 	res        benchResult
 }
 
-// runStoreCells measures tg with 1, 16 and 64 clients, puts then
-// compare-and-swaps, each cell for d, and logs one line per cell.
-func runStoreCells(b *testing.B, tg *kvTarget, d time.Duration) []storeCell {
+// runStoreCells measures each of tgs with 1, 16 and 64 clients, puts then
+// compare-and-swaps, each cell for d, and logs one line per cell. With
+// several targets (all running) the cells alternate between them, so that
+// other work on a shared machine falls on both alike rather than on
+// whichever ran at the time.
+func runStoreCells(b *testing.B, tgs []*kvTarget, d time.Duration) []storeCell {
 	var cells []storeCell
 	for _, clients := range []int{1, 16, 64} {
 		keys := make([][]string, clients)
@@ -116,22 +119,32 @@ func runStoreCells(b *testing.B, tg *kvTarget, d time.Duration) []storeCell {
 			}
 			all = append(all, keys[w]...)
 		}
-		if err := tg.prepare(context.Background(), all); err != nil {
-			b.Fatalf("%s: prepare keys: %v", tg.name, err)
+		for _, tg := range tgs {
+			if err := tg.prepare(context.Background(), all); err != nil {
+				b.Fatalf("%s: prepare keys: %v", tg.name, err)
+			}
 		}
 		for _, op := range []string{"put", "cas"} {
-			res := runCell(b, tg, op, keys, d)
-			cells = append(cells, storeCell{tg.name, op, clients, res})
-			members := ""
-			if len(res.rssEach) > 1 {
-				members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
+			for _, tg := range tgs {
+				cells = append(cells, runLoggedCell(b, tg, op, keys, d))
 			}
-			b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, other processes %.0f%%)  (%d ops, %d errors)",
-				tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000,
-				res.cpuMsPerOp, res.cpuCores*100, res.clientCores*100, res.otherCores*100, res.ops, res.errors)
 		}
 	}
 	return cells
+}
+
+// runLoggedCell runs one cell and logs its line.
+func runLoggedCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Duration) storeCell {
+	clients := len(keys)
+	res := runCell(b, tg, op, keys, d)
+	members := ""
+	if len(res.rssEach) > 1 {
+		members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
+	}
+	b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, other processes %.0f%%)  (%d ops, %d errors)",
+		tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000,
+		res.cpuMsPerOp, res.cpuCores*100, res.clientCores*100, res.otherCores*100, res.ops, res.errors)
+	return storeCell{tg.name, op, clients, res}
 }
 
 func joinMiB(v []float64) string {
