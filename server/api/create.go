@@ -127,6 +127,7 @@ func (s *Server) create(ctx context.Context, res *resource, namespace string, ob
 		if err != nil {
 			return nil, nil, fmt.Errorf("create %s %s: %w", res.gr, m.GetName(), err)
 		}
+		s.encoded.add(kv)
 		return nil, &kv, nil
 	}
 }

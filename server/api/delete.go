@@ -226,6 +226,7 @@ func (s *Server) deleteOne(ctx context.Context, res *resource, namespace, name s
 			if err != nil {
 				return nil, false, fmt.Errorf("mark %s %s deleted: %w", res.gr, name, err)
 			}
+			s.encoded.add(out)
 			obj, err := res.decode(out)
 			return obj, false, err
 		default:

@@ -10,8 +10,18 @@ import (
 
 // serveGet answers GET of one object (and of its status subresource,
 // which is the whole object, as in Kubernetes).
+// A value this server encoded is answered from its stored bytes.
 func (s *Server) serveGet(w http.ResponseWriter, r *http.Request, t target) {
-	obj, _, err := s.getObject(r.Context(), t.res, t.namespace, t.name)
+	kv, err := s.getStored(r.Context(), t.res, t.namespace, t.name)
+	if err != nil {
+		s.writeError(w, r, err, t.res.gr, t.name)
+		return
+	}
+	if s.encoded.has(kv) {
+		s.respondStored(w, r, t.res, http.StatusOK, nil, &kv)
+		return
+	}
+	obj, err := t.res.decode(kv)
 	if err != nil {
 		s.writeError(w, r, err, t.res.gr, t.name)
 		return

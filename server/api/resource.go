@@ -108,12 +108,21 @@ func (res *resource) encode(obj runtime.Object) ([]byte, error) {
 
 // getObject reads one object; errors are the store's (ErrNotFound, ...).
 func (s *Server) getObject(ctx context.Context, res *resource, namespace, name string) (runtime.Object, raftstore.KeyValue, error) {
-	kv, err := s.cfg.Store.Get(ctx, res.key(namespace, name))
+	kv, err := s.getStored(ctx, res, namespace, name)
 	if err != nil {
-		return nil, kv, fmt.Errorf("get %s %s/%s: %w", res.gr, namespace, name, err)
+		return nil, kv, err
 	}
 	obj, err := res.decode(kv)
 	return obj, kv, err
+}
+
+// getStored reads one object's stored value; errors are the store's.
+func (s *Server) getStored(ctx context.Context, res *resource, namespace, name string) (raftstore.KeyValue, error) {
+	kv, err := s.cfg.Store.Get(ctx, res.key(namespace, name))
+	if err != nil {
+		return kv, fmt.Errorf("get %s %s/%s: %w", res.gr, namespace, name, err)
+	}
+	return kv, nil
 }
 
 // accessor is meta.Accessor for objects known to have metadata (checked in

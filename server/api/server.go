@@ -137,6 +137,8 @@ type Server struct {
 	// when not served.
 	namespaces *resource
 	nodes      *resource
+	// encoded tracks the stored values this server encoded (encoded.go).
+	encoded *encodedHere
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -153,6 +155,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "api"),
 		resources: map[schema.GroupVersion]map[string]*resource{},
+		encoded:   newEncodedHere(),
 	}
 	groups := map[string]bool{}
 	for _, r := range cfg.Resources {

@@ -105,6 +105,7 @@ func (s *Server) update(ctx context.Context, res *resource, namespace, name stri
 		if err != nil {
 			return updateOutcome{}, fmt.Errorf("update %s %s: %w", res.gr, name, err)
 		}
+		s.encoded.add(nkv)
 		return updateOutcome{stored: &nkv}, nil
 	}
 }
