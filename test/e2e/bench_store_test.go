@@ -141,7 +141,7 @@ func runLoggedCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d tim
 	if len(res.rssEach) > 1 {
 		members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
 	}
-	b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, other processes %.0f%%)  (%d ops, %d errors)",
+	b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, rest of the machine %.0f%%)  (%d ops, %d errors)",
 		tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000,
 		res.cpuMsPerOp, res.cpuCores*100, res.clientCores*100, res.otherCores*100, res.ops, res.errors)
 	return storeCell{tg.name, op, clients, res}
@@ -214,9 +214,10 @@ type benchResult struct {
 	// were the limit.
 	clientCores float64
 	// otherCores is the machine's busy CPU time over the wall time minus
-	// the target's and the clients': other processes (and the kernel's
-	// own work) competing for the cores. A shared machine makes it
-	// non-zero; a large value makes the cell's figures suspect.
+	// the target's and the clients': other processes, and the kernel's
+	// work that is no process's (softirq: loopback TCP; writeback). Some
+	// is always there; a large value (other users of a shared machine)
+	// makes the cell's figures suspect.
 	otherCores float64
 }
 
