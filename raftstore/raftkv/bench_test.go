@@ -77,8 +77,21 @@ func BenchmarkListAll(b *testing.B) {
 // load: 16 writers each read a key and write it back conditionally on the
 // mod revision read (Kubernetes' GuaranteedUpdate), with 1 KiB values.
 func BenchmarkGetUpdateParallel(b *testing.B) {
+	for _, linearizable := range []bool{false, true} {
+		b.Run(fmt.Sprintf("linearizable=%v", linearizable), func(b *testing.B) { benchGetUpdate(b, linearizable) })
+	}
+}
+
+func benchGetUpdate(b *testing.B, linearizable bool) {
 	const keys = 128
-	s := benchStore(b, keys)
+	cfg := testConfig(b, b.TempDir())
+	cfg.LinearizableReads = linearizable // as kedge server runs it
+	s := openT(b, cfg)
+	for i := 0; i < keys; i++ {
+		if _, err := s.Create(context.Background(), fmt.Sprintf("/registry/pods/ns/pod-%05d", i), make([]byte, 1024)); err != nil {
+			b.Fatal(err)
+		}
+	}
 	var n atomic.Int64
 	value := make([]byte, 1024)
 	b.SetParallelism(8) // × GOMAXPROCS goroutines

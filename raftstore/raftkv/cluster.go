@@ -49,7 +49,11 @@ func (s *Store) applyLocal(ctx context.Context, what string, data []byte) (rafts
 // A leader that is the only voter of its configuration needs no quorum:
 // raft's VerifyLeader answers at once then too, but only from its main
 // loop, where a read would queue behind the log writes in progress (with
-// concurrent writers, half an fsync per read on average).
+// concurrent writers, half an fsync per read on average). A leader that is
+// the only server at all hands out its applied index: no other server can
+// have applied (and shown) anything, and every write it acknowledged is
+// applied here, so its reads need not wait for the FSM to catch up with
+// entries committed a moment ago.
 func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 	if s.raft.State() != raft.Leader {
 		return 0, errNotLeaderNoApply
@@ -61,8 +65,13 @@ func (s *Store) leaderReadIndex(ctx context.Context) (uint64, error) {
 		}
 		s.barrierTerm.Store(term)
 	}
+	soleVoter, alone := s.membership()
+	if alone {
+		applied, _ := s.db.AppliedIndex()
+		return applied, nil
+	}
 	commit := s.raft.CommitIndex()
-	if !s.soleVoter() {
+	if !soleVoter {
 		if err := waitFuture(ctx, s.raft.VerifyLeader()); err != nil {
 			return 0, fmt.Errorf("read index: %w", err)
 		}
@@ -88,22 +97,25 @@ func (s *Store) lastAppliedEntryAtOrBelow(idx uint64) uint64 {
 	return 0
 }
 
-// soleVoter reports whether this server is the only voter of the latest
-// raft configuration (the one raft's quorum checks use, committed or not):
-// its quorum is itself, as in VerifyLeader's single-server path.
-func (s *Store) soleVoter() bool {
+// membership reads the latest raft configuration (the one raft's quorum
+// checks use, committed or not): soleVoter when this server is its only
+// voter (its quorum is itself, as in VerifyLeader's single-server path),
+// alone when it is the only server at all (no nonvoter either).
+func (s *Store) membership() (soleVoter, alone bool) {
 	f := s.raft.GetConfiguration() // a copy kept for readers: no round trip
 	if f.Error() != nil {
-		return false
+		return false, false
 	}
+	servers := f.Configuration().Servers
 	voters, self := 0, false
-	for _, srv := range f.Configuration().Servers {
+	for _, srv := range servers {
 		if srv.Suffrage == raft.Voter {
 			voters++
 			self = self || srv.ID == raft.ServerID(s.cfg.NodeID)
 		}
 	}
-	return voters == 1 && self
+	soleVoter = voters == 1 && self
+	return soleVoter, soleVoter && len(servers) == 1
 }
 
 // followerRead makes a read on this server linearizable: it asks the
@@ -121,32 +133,28 @@ func (s *Store) followerRead(ctx context.Context) error {
 	return s.waitApplied(ctx, resp.Index)
 }
 
-// appliedPoll is how often a wait for the local state re-checks it; a
-// follower is usually there already when it asks.
-const appliedPoll = time.Millisecond
-
 // waitApplied waits until state.db has applied raft index idx.
 func (s *Store) waitApplied(ctx context.Context, idx uint64) error {
 	return s.waitFor(ctx, func() bool { a, _ := s.db.AppliedIndex(); return a >= idx },
 		func() string { a, _ := s.db.AppliedIndex(); return fmt.Sprintf("applied index %d, want %d", a, idx) })
 }
 
+// waitFor waits until ok, re-checking each time the FSM changed the state
+// (a follower is usually there already when it asks).
 func (s *Store) waitFor(ctx context.Context, ok func() bool, state func() string) error {
-	if ok() {
-		return nil
-	}
-	t := time.NewTicker(appliedPoll)
-	defer t.Stop()
-	for !ok() {
+	for {
+		changed := s.fsm.progress.changed()
+		if ok() {
+			return nil
+		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("wait for local state (%s): %w", state(), ctx.Err())
 		case <-s.closing:
 			return raftstore.ErrClosed
-		case <-t.C:
+		case <-changed:
 		}
 	}
-	return nil
 }
 
 // futureRevisionWait bounds how long a follower waits for a revision it

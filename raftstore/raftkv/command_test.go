@@ -90,7 +90,7 @@ func TestFSMUnknownCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	f := &fsm{db: db, bc: newBroadcaster(), log: testConfig(t, "").Logger, compacted: make(chan struct{}, 1)}
+	f := newFSM(db, newBroadcaster(), testConfig(t, "").Logger, "")
 	create, _ := encodeOp(statedb.Op{Kind: statedb.OpCreate, Key: "k", Value: []byte("v")})
 	resp := f.ApplyBatch([]*raft.Log{
 		{Index: 1, Type: raft.LogConfiguration},

@@ -29,12 +29,18 @@ type fsm struct {
 	bc     *broadcaster
 	log    *slog.Logger
 	tmpDir string
+	// progress is advanced after every change of state.db.
+	progress *progress
 	// compacted is poked (without blocking) after a compaction was applied,
 	// so local maintenance can give the space back soon.
 	compacted chan struct{}
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
+
+func newFSM(db *statedb.DB, bc *broadcaster, log *slog.Logger, tmpDir string) *fsm {
+	return &fsm{db: db, bc: bc, log: log, tmpDir: tmpDir, compacted: make(chan struct{}, 1), progress: newProgress()}
+}
 
 // Apply applies one entry.
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
@@ -68,6 +74,7 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("raftstore: cannot apply committed raft entries %d-%d: %v",
 			logs[0].Index, logs[len(logs)-1].Index, err))
 	}
+	f.progress.advance()
 	f.bc.publish(events)
 	resp := make([]any, len(logs))
 	for i, r := range results {
@@ -98,6 +105,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if err := f.db.Restore(context.Background(), rc); err != nil {
 		return err
 	}
+	f.progress.advance()
 	f.bc.reset()
 	return nil
 }

@@ -15,14 +15,19 @@ import (
 func TestSoleVoterFollowsTheConfiguration(t *testing.T) {
 	one := testCluster(t, 1, nil)
 	leaderOf(t, one...)
-	if !one[0].soleVoter() {
-		t.Fatal("a server alone in its cluster is not its sole voter")
+	if sole, alone := one[0].membership(); !sole || !alone {
+		t.Fatalf("a server alone in its cluster: sole voter %v, alone %v", sole, alone)
+	}
+	withNonvoter := testCluster(t, 2, func(_ int, c *Config) { c.MaxVoters = 1 })
+	leader, _ := leaderOf(t, withNonvoter...)
+	if sole, alone := leader.membership(); !sole || alone {
+		t.Errorf("leader with a nonvoter: sole voter %v, alone %v; want sole voter, not alone", sole, alone)
 	}
 	two := testCluster(t, 2, nil)
 	leaderOf(t, two...)
 	for _, s := range two {
-		if s.soleVoter() {
-			t.Errorf("%s: sole voter in a cluster of two voters", s.cfg.NodeID)
+		if sole, alone := s.membership(); sole || alone {
+			t.Errorf("%s: in a cluster of two voters: sole voter %v, alone %v", s.cfg.NodeID, sole, alone)
 		}
 	}
 }

@@ -131,7 +131,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	closers = append(closers, func() error { s.mux.Close(); <-fwdDone; s.fwd.closeAll(); return nil })
 	s.fwdDone = fwdDone
 
-	s.fsm = &fsm{db: s.db, bc: s.bc, log: logger, tmpDir: cfg.DataDir, compacted: make(chan struct{}, 1)}
+	s.fsm = newFSM(s.db, s.bc, logger, cfg.DataDir)
 
 	rc, err := s.raftConfig(snaps)
 	if err != nil {
