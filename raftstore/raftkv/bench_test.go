@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -111,4 +112,55 @@ func benchGetUpdate(b *testing.B, linearizable bool) {
 			}
 		}
 	})
+}
+
+// BenchmarkClusterPut measures puts into a three-server cluster with the
+// default commit timeout, through the leader and through a follower, by 1
+// and 16 concurrent writers. A write through a follower returns once that
+// follower applied it, so how soon a follower learns the new commit index
+// shows here (hashicorp/raft sends it with the next append, or after
+// CommitTimeout when no append follows).
+func BenchmarkClusterPut(b *testing.B) {
+	stores := testCluster(b, 3, func(_ int, c *Config) {
+		c.CommitTimeout = DefaultConfig().CommitTimeout
+	})
+	leader, followers := leaderOf(b, stores...)
+	for _, via := range []struct {
+		name string
+		s    *Store
+	}{{"leader", leader}, {"follower", followers[0]}} {
+		for _, writers := range []int{1, 16} {
+			b.Run(fmt.Sprintf("via=%s/writers=%d", via.name, writers), func(b *testing.B) {
+				ctx := context.Background()
+				keys := make([]string, writers)
+				for i := range keys {
+					keys[i] = fmt.Sprintf("/bench/%s/%d/%d", via.name, writers, i)
+					// The body runs once per b.N tried: the keys may exist.
+					if _, err := via.s.Create(ctx, keys[i], make([]byte, 1024)); err != nil && !errors.Is(err, raftstore.ErrKeyExists) {
+						b.Fatal(err)
+					}
+				}
+				// Exactly writers goroutines share b.N (RunParallel would
+				// round to a multiple of GOMAXPROCS, and one writer alone
+				// is the case that waits for the commit index).
+				var left atomic.Int64
+				left.Store(int64(b.N))
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for _, key := range keys {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for left.Add(-1) >= 0 {
+							if _, err := via.s.Update(ctx, key, make([]byte, 1024), 0); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+			})
+		}
+	}
 }
