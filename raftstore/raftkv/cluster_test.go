@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +57,7 @@ func testPeerTLS(t testing.TB) *tls.Config {
 // testCluster opens n servers on loopback with mutual TLS: the first
 // bootstraps, the others join through the server before them (so joins
 // through followers are forwarded too).
-func testCluster(t *testing.T, n int, tweak func(i int, c *Config)) []*Store {
+func testCluster(t testing.TB, n int, tweak func(i int, c *Config)) []*Store {
 	t.Helper()
 	peer := testPeerTLS(t)
 	var stores []*Store
@@ -81,7 +82,7 @@ func testCluster(t *testing.T, n int, tweak func(i int, c *Config)) []*Store {
 	return stores
 }
 
-func joinT(t *testing.T, via, s *Store) string {
+func joinT(t testing.TB, via, s *Store) string {
 	t.Helper()
 	if !s.NeedsJoin() {
 		t.Fatalf("%s: NeedsJoin is false on a first start with JoinExisting", s.cfg.NodeID)
@@ -98,7 +99,7 @@ func joinT(t *testing.T, via, s *Store) string {
 	return suf
 }
 
-func leaderOf(t *testing.T, stores ...*Store) (*Store, []*Store) {
+func leaderOf(t testing.TB, stores ...*Store) (*Store, []*Store) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -351,7 +352,9 @@ func TestClusterHandoffAndLeave(t *testing.T) {
 
 // A pooled forwarding connection to a leader that restarted is noticed
 // before a write is sent on it, so the write is sent (once) on a new one.
-func TestForwardPoolDropsDeadConnections(t *testing.T) {
+// A follower keeps one multiplexed forwarding connection to the leader;
+// when the leader drops it (a restart), the next write dials a new one.
+func TestForwardMuxReconnects(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	stores := testCluster(t, 2, nil)
@@ -359,6 +362,75 @@ func TestForwardPoolDropsDeadConnections(t *testing.T) {
 	f := followers[0]
 	if _, err := f.Create(ctx, "/a", nil); err != nil {
 		t.Fatal(err)
+	}
+	_, first, _ := f.fwdMux.current(leader.Addr())
+	if first == nil {
+		t.Fatal("no multiplexed connection after a forwarded write")
+	}
+	first.c.Close() // as a restart of the leader would
+	<-first.done
+	if _, err := f.Update(ctx, "/a", []byte("x"), 0); err != nil {
+		t.Fatalf("write after the connection ended: %v", err)
+	}
+	if _, second, _ := f.fwdMux.current(leader.Addr()); second == nil || second == first {
+		t.Fatal("the write did not dial a new connection")
+	}
+}
+
+// Concurrent forwarded writes share the one connection and each gets its
+// own answer.
+func TestForwardMuxConcurrentWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stores := testCluster(t, 2, nil)
+	_, followers := leaderOf(t, stores...)
+	f := followers[0]
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("/k/%d", i)
+			kv, err := f.Create(ctx, key, []byte(key))
+			if err == nil && (kv.Key != key || string(kv.Value) != key) {
+				err = fmt.Errorf("create %s answered with %s=%q", key, kv.Key, kv.Value)
+			}
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	// A conflict is the caller's own answer, not its neighbour's.
+	if _, err := f.Update(ctx, "/k/1", nil, 1); !errors.Is(err, raftstore.ErrConflict) {
+		t.Fatalf("update with a stale revision: %v, want ErrConflict", err)
+	}
+}
+
+// A follower speaks the one-request-per-connection protocol to a leader
+// from before multiplexed forwarding (a rolling upgrade), and drops a
+// pooled connection the leader closed.
+func TestForwardToServerBeforeMux(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stores := testCluster(t, 2, nil)
+	leader, followers := leaderOf(t, stores...)
+	leader.mux.beforeMux.Store(true)
+	f := followers[0]
+	if _, mc, _ := f.fwdMux.current(leader.Addr()); mc != nil {
+		mc.c.Close() // made while the follower caught up at start
+		<-mc.done
+	}
+	if _, err := f.Create(ctx, "/a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := f.fwdMux.current(leader.Addr()); !errors.Is(err, errPeerNoMux) {
+		t.Fatalf("peer state after a write to an old leader: %v, want errPeerNoMux", err)
 	}
 	pooled := f.fwd.get(leader.Addr())
 	if pooled == nil {

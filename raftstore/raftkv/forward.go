@@ -16,10 +16,12 @@ import (
 )
 
 // Forwarding protocol: a follower opens a connection with protocol byte
-// connForward on the leader's raft port (mutual TLS with the cluster CA when
-// PeerTLS is set) and sends one JSON request per line; the server answers
-// each with one JSON line. A connection carries one request at a time and is
-// pooled by the client for reuse.
+// connForwardMux on the leader's raft port (mutual TLS with the cluster CA
+// when PeerTLS is set) and sends one JSON request per line, tagged with an
+// ID; the server answers each with one JSON line carrying the same ID
+// (forwardmux.go). Servers before multiplexing spoke connForward: the same
+// lines without IDs, one request at a time per connection, connections
+// pooled by the client; both sides still speak it with such servers.
 type fwdRequest struct {
 	// Kind: "apply", "readindex", "join", "remove", "status".
 	Kind string `json:"kind"`
@@ -121,7 +123,11 @@ func (s *Store) serveForward() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serveForwardConn(c)
+			if c.proto == connForwardMux {
+				s.serveForwardMux(c.Conn)
+			} else {
+				s.serveForwardConn(c.Conn)
+			}
 		}()
 	}
 }
@@ -183,7 +189,8 @@ func (s *Store) handleForward(ctx context.Context, req fwdRequest) fwdResponse {
 	return resp
 }
 
-// fwdPool keeps idle forwarding connections per server address.
+// fwdPool keeps idle one-request connections (connForward) per server
+// address, for peers that do not multiplex.
 type fwdPool struct {
 	mu   sync.Mutex
 	idle map[string][]*fwdConn
@@ -257,8 +264,9 @@ func (p *fwdPool) closeAll() {
 	p.idle = nil
 }
 
-// call sends req to the server at addr and returns its answer. A pooled
-// connection that turns out dead is replaced once.
+// call sends req to the server at addr and returns its answer, over the
+// multiplexed connection to addr, or one of its own for a peer that does
+// not multiplex.
 func (s *Store) call(ctx context.Context, addr string, req fwdRequest) (fwdResponse, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		left := time.Until(dl)
@@ -267,6 +275,29 @@ func (s *Store) call(ctx context.Context, addr string, req fwdRequest) (fwdRespo
 		}
 		req.TimeoutMS = max(left.Milliseconds(), 1)
 	}
+	mc, err := s.fwdMux.get(addr, func() (*muxConn, error) { return s.dialMux(addr) })
+	if errors.Is(err, errPeerNoMux) {
+		return s.callOwnConn(ctx, addr, req)
+	}
+	if err != nil {
+		return fwdResponse{}, fmt.Errorf("connect to %s: %w: %w", addr, errWriteFailed, err)
+	}
+	resp, err := mc.roundTrip(ctx, req)
+	switch {
+	case err == nil:
+		return resp, nil
+	case ctx.Err() != nil:
+		return fwdResponse{}, ctx.Err()
+	case errors.Is(err, errWriteFailed):
+		return fwdResponse{}, fmt.Errorf("call %s on %s: %w", req.Kind, addr, err)
+	}
+	return fwdResponse{}, fmt.Errorf("call %s on %s: %w: %w", req.Kind, addr, errTransport, err)
+}
+
+// callOwnConn is call for a peer that does not multiplex: one request per
+// connection at a time. A pooled connection that turns out dead is
+// replaced once.
+func (s *Store) callOwnConn(ctx context.Context, addr string, req fwdRequest) (fwdResponse, error) {
 	for attempt := 0; ; attempt++ {
 		fc := s.fwd.get(addr)
 		pooled := fc != nil

@@ -28,13 +28,14 @@ var ErrNotLeader = errors.New("not the raft leader")
 // Open starts its background goroutines (compactor, maintenance); Close
 // stops them and releases every file and socket.
 type Store struct {
-	cfg   Config
-	log   *slog.Logger
-	raft  *raft.Raft
-	trans *raft.NetworkTransport
-	mux   *muxLayer
-	fwd   fwdPool
-	lead  leadership
+	cfg    Config
+	log    *slog.Logger
+	raft   *raft.Raft
+	trans  *raft.NetworkTransport
+	mux    *muxLayer
+	fwd    fwdPool
+	fwdMux muxPeers
+	lead   leadership
 	// needsJoin: first start with JoinExisting (see NeedsJoin).
 	needsJoin bool
 	logs      *sqlitelog.Store
@@ -128,7 +129,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	closers = append(closers, s.trans.Close)
 	fwdDone := make(chan struct{})
 	go func() { defer close(fwdDone); s.serveForward() }()
-	closers = append(closers, func() error { s.mux.Close(); <-fwdDone; s.fwd.closeAll(); return nil })
+	closers = append(closers, func() error { s.mux.Close(); <-fwdDone; s.fwd.closeAll(); s.fwdMux.closeAll(); return nil })
 	s.fwdDone = fwdDone
 
 	s.fsm = newFSM(s.db, s.bc, logger, cfg.DataDir)
@@ -260,6 +261,7 @@ func (s *Store) Close() error {
 		s.mux.Close()
 		<-s.fwdDone
 		s.fwd.closeAll()
+		s.fwdMux.closeAll()
 		errs = append(errs, s.db.Close(), s.logs.Close())
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("close raftstore: %w", err)

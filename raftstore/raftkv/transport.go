@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -15,8 +16,9 @@ import (
 // protocol, so raft's own RPCs and kedge's forwarding RPCs (forward.go)
 // share one port and one TLS identity (as Consul and Nomad multiplex theirs).
 const (
-	connRaft    byte = 'R'
-	connForward byte = 'F'
+	connRaft       byte = 'R'
+	connForward    byte = 'F' // one request at a time (servers before multiplexing)
+	connForwardMux byte = 'M' // requests multiplexed (forwardmux.go)
 )
 
 // handshakeTimeout bounds the TLS handshake and the protocol byte of an
@@ -33,10 +35,13 @@ type muxLayer struct {
 	client    *tls.Config // nil: plain TCP
 	server    *tls.Config
 	raftConns chan net.Conn
-	fwdConns  chan net.Conn
+	fwdConns  chan acceptedFwd
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
+	// beforeMux makes the layer refuse connForwardMux as servers before
+	// it did (tests of the fallback).
+	beforeMux atomic.Bool
 }
 
 var _ raft.StreamLayer = (*muxLayer)(nil)
@@ -49,7 +54,7 @@ func newMuxLayer(bind, advertise string, peer *tls.Config) (*muxLayer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", bind, err)
 	}
-	m := &muxLayer{ln: ln, raftConns: make(chan net.Conn), fwdConns: make(chan net.Conn), closed: make(chan struct{})}
+	m := &muxLayer{ln: ln, raftConns: make(chan net.Conn), fwdConns: make(chan acceptedFwd), closed: make(chan struct{})}
 	m.advertise = ln.Addr()
 	if advertise != "" {
 		if m.advertise, err = net.ResolveTCPAddr("tcp", advertise); err != nil {
@@ -114,19 +119,28 @@ func (m *muxLayer) route(c net.Conn) {
 		return
 	}
 	c.SetDeadline(time.Time{})
-	var ch chan net.Conn
+	var err error
 	switch b[0] {
 	case connRaft:
-		ch = m.raftConns
-	case connForward:
-		ch = m.fwdConns
+		select {
+		case m.raftConns <- c:
+		case <-m.closed:
+			err = net.ErrClosed
+		}
+	case connForward, connForwardMux:
+		if b[0] == connForwardMux && m.beforeMux.Load() {
+			err = fmt.Errorf("unknown protocol %q", b[0])
+			break
+		}
+		select {
+		case m.fwdConns <- acceptedFwd{c, b[0]}:
+		case <-m.closed:
+			err = net.ErrClosed
+		}
 	default:
-		c.Close()
-		return
+		err = fmt.Errorf("unknown protocol %q", b[0])
 	}
-	select {
-	case ch <- c:
-	case <-m.closed:
+	if err != nil {
 		c.Close()
 	}
 }
@@ -141,13 +155,19 @@ func (m *muxLayer) Accept() (net.Conn, error) {
 	}
 }
 
+// acceptedFwd is an accepted forwarding connection and its protocol byte.
+type acceptedFwd struct {
+	net.Conn
+	proto byte
+}
+
 // acceptForward returns the next forwarding connection.
-func (m *muxLayer) acceptForward() (net.Conn, error) {
+func (m *muxLayer) acceptForward() (acceptedFwd, error) {
 	select {
 	case c := <-m.fwdConns:
 		return c, nil
 	case <-m.closed:
-		return nil, net.ErrClosed
+		return acceptedFwd{}, net.ErrClosed
 	}
 }
 
