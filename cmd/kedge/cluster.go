@@ -45,9 +45,9 @@ type clusterOptions struct {
 	// and remove this server) instead of only handing off leadership.
 	LeaveOnTerminate bool `json:"leaveOnTerminate"`
 	// RaftHeartbeatTimeout: a follower that has not heard from the leader
-	// for this long starts an election (default 1s).
+	// for this long starts an election (default 500ms).
 	RaftHeartbeatTimeout duration `json:"raftHeartbeatTimeout"`
-	// RaftElectionTimeout: a candidate's election timeout (default 1s).
+	// RaftElectionTimeout: a candidate's election timeout (default 500ms).
 	RaftElectionTimeout duration `json:"raftElectionTimeout"`
 	// RaftSnapshotThreshold: new log entries that trigger a snapshot
 	// (default 8192).
