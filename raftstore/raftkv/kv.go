@@ -39,6 +39,20 @@ func (s *Store) Get(ctx context.Context, key string) (raftstore.KeyValue, error)
 	return s.db.Get(ctx, key)
 }
 
+// GetLocal returns key as this server has applied it, without confirming
+// with the leader: on a follower, or on a leader that lost its quorum and
+// does not know it yet, it may miss a write acknowledged elsewhere. It
+// suits a caller that writes back with a compare on the mod revision (the
+// leader checks that against the real state) and reads again with Get
+// when the compare fails.
+func (s *Store) GetLocal(ctx context.Context, key string) (raftstore.KeyValue, error) {
+	if err := s.gate.enter(); err != nil {
+		return raftstore.KeyValue{}, fmt.Errorf("get %q: %w", key, err)
+	}
+	defer s.gate.exit()
+	return s.db.Get(ctx, key)
+}
+
 // List returns one page of the keys under prefix.
 func (s *Store) List(ctx context.Context, prefix string, opts raftstore.ListOptions) (raftstore.ListResult, error) {
 	if err := s.gate.enter(); err != nil {

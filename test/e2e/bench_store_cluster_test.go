@@ -400,9 +400,18 @@ func startKedgeCluster(tb testing.TB) *clusterTarget {
 		"--raft-snapshot-interval", d.SnapshotInterval.String(),
 		"--log-level", "info",
 	}
-	servers := []*server{newClusterServer(tb, nil, extra...)}
+	// KEDGE_BENCH_DEBUG_PORT=P serves member i's Go profiles on
+	// 127.0.0.1:P+i (--debug-addr), to see where the time goes.
+	debugPort, _ := strconv.Atoi(os.Getenv("KEDGE_BENCH_DEBUG_PORT"))
+	member := func(i int) []string {
+		if debugPort == 0 {
+			return extra
+		}
+		return append(slices.Clone(extra), "--debug-addr", fmt.Sprintf("127.0.0.1:%d", debugPort+i))
+	}
+	servers := []*server{newClusterServer(tb, nil, member(0)...)}
 	for len(servers) < clusterMembers {
-		servers = append(servers, newClusterServer(tb, servers[0], extra...))
+		servers = append(servers, newClusterServer(tb, servers[0], member(len(servers))...))
 	}
 	stopTogether(tb, servers...)
 	clients := make([]*nsClient, len(servers))
