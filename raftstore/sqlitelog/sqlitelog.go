@@ -91,6 +91,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Path:           cfg.Path,
 		Synchronous:    cfg.Synchronous,
 		CheckIntegrity: cfg.CheckIntegrity,
+		// Raft reads the log only for followers that fell behind its
+		// in-memory cache of recent entries, and at start.
+		ReadConns: 2,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft log: %w", err)

@@ -141,8 +141,8 @@ func runLoggedCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d tim
 	if len(res.rssEach) > 1 {
 		members = fmt.Sprintf(" (members %s, max %.1f)", joinMiB(res.rssEach), res.rssMaxMiB)
 	}
-	b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, rest of the machine %.0f%%)  (%d ops, %d errors)",
-		tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.writeKiBPer1000,
+	b.Logf("%-14s %-3s %2d clients: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS %6.1f MiB%s of which anonymous %.1f MiB  %7.1f KiB written/1000 writes  CPU %.2f ms/op (%.0f%% of a core; clients %.0f%%, rest of the machine %.0f%%)  (%d ops, %d errors)",
+		tg.name, op, clients, res.opsPerSec, ms(res.p50), ms(res.p99), res.rssMiB, members, res.anonMiB, res.writeKiBPer1000,
 		res.cpuMsPerOp, res.cpuCores*100, res.clientCores*100, res.otherCores*100, res.ops, res.errors)
 	return storeCell{tg.name, op, clients, res}
 }
@@ -178,8 +178,8 @@ func logStoreRatios(b *testing.B, cells []storeCell, names []string, peer string
 				if len(k.rssEach) > 1 {
 					maxRSS = fmt.Sprintf("  RSS max member %.2fx", k.rssMaxMiB/e.rssMaxMiB)
 				}
-				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx%s  bytes/write %.2fx  CPU/op %.2fx",
-					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, maxRSS, k.writeKiBPer1000/e.writeKiBPer1000, k.cpuMsPerOp/e.cpuMsPerOp)
+				b.Logf("%-14s %-3s %2d clients: throughput %.2fx  p50 %.2fx  p99 %.2fx  RSS %.2fx%s  RSS anonymous %.2fx  bytes/write %.2fx  CPU/op %.2fx",
+					name, op, clients, k.opsPerSec/e.opsPerSec, ratio(k.p50, e.p50), ratio(k.p99, e.p99), k.rssMiB/e.rssMiB, maxRSS, k.anonMiB/e.anonMiB, k.writeKiBPer1000/e.writeKiBPer1000, k.cpuMsPerOp/e.cpuMsPerOp)
 				if op == "put" && clients == 16 {
 					b.ReportMetric(k.opsPerSec/e.opsPerSec, name+"-put16-throughput-x-"+peer)
 				}
@@ -205,6 +205,10 @@ type benchResult struct {
 	// largest, rssEach each one's, read at the end of the cell.
 	rssMiB, rssMaxMiB float64
 	rssEach           []float64
+	// anonMiB is the sum of the processes' anonymous memory (RssAnon:
+	// heap, stacks, caches), the part of RSS that is each process's own;
+	// the rest is mostly the binary's pages, shared and reclaimable.
+	anonMiB float64
 	writeKiBPer1000   float64
 	// cpuMsPerOp is the CPU time (user + system) of the target's processes
 	// per operation, cpuCores their CPU time over the wall time.
@@ -286,6 +290,7 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 	r.otherCores = max(0, (busy-cpu-selfCPU).Seconds()/elapsed.Seconds())
 	for _, p := range procs {
 		m := rssMiB(b, p)
+		r.anonMiB += rssAnonMiB(b, p)
 		r.rssEach = append(r.rssEach, m)
 		r.rssMiB += m
 		r.rssMaxMiB = max(r.rssMaxMiB, m)

@@ -104,6 +104,23 @@ func kubectlStart(b testing.TB, s *server) time.Duration {
 	return time.Since(start)
 }
 
+// rssAnonMiB reads RssAnon of pid from /proc: the anonymous part of VmRSS.
+func rssAnonMiB(b testing.TB, pid int) float64 {
+	b.Helper()
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatalf("read status: %v", err)
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "RssAnon:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no RssAnon in /proc/%d/status", pid)
+	return 0
+}
+
 // rssMiB reads VmRSS of pid from /proc.
 func rssMiB(b testing.TB, pid int) float64 {
 	b.Helper()
