@@ -350,16 +350,20 @@ func TestClusterHandoffAndLeave(t *testing.T) {
 	}
 }
 
-// A pooled forwarding connection to a leader that restarted is noticed
-// before a write is sent on it, so the write is sent (once) on a new one.
+// leaderAndFollower starts a cluster of two and returns a context for the
+// test's calls with its leader and its follower.
+func leaderAndFollower(t *testing.T) (context.Context, *Store, *Store) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	leader, followers := leaderOf(t, testCluster(t, 2, nil)...)
+	return ctx, leader, followers[0]
+}
+
 // A follower keeps one multiplexed forwarding connection to the leader;
 // when the leader drops it (a restart), the next write dials a new one.
 func TestForwardMuxReconnects(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	stores := testCluster(t, 2, nil)
-	leader, followers := leaderOf(t, stores...)
-	f := followers[0]
+	ctx, leader, f := leaderAndFollower(t)
 	if _, err := f.Create(ctx, "/a", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -380,11 +384,7 @@ func TestForwardMuxReconnects(t *testing.T) {
 // Concurrent forwarded writes share the one connection and each gets its
 // own answer.
 func TestForwardMuxConcurrentWrites(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	stores := testCluster(t, 2, nil)
-	_, followers := leaderOf(t, stores...)
-	f := followers[0]
+	ctx, _, f := leaderAndFollower(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 32)
 	for i := range 32 {
@@ -416,12 +416,8 @@ func TestForwardMuxConcurrentWrites(t *testing.T) {
 // from before multiplexed forwarding (a rolling upgrade), and drops a
 // pooled connection the leader closed.
 func TestForwardToServerBeforeMux(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	stores := testCluster(t, 2, nil)
-	leader, followers := leaderOf(t, stores...)
+	ctx, leader, f := leaderAndFollower(t)
 	leader.mux.beforeMux.Store(true)
-	f := followers[0]
 	if _, mc, _ := f.fwdMux.current(leader.Addr()); mc != nil {
 		mc.c.Close() // made while the follower caught up at start
 		<-mc.done
