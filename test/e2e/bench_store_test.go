@@ -208,8 +208,8 @@ type benchResult struct {
 	// anonMiB is the sum of the processes' anonymous memory (RssAnon:
 	// heap, stacks, caches), the part of RSS that is each process's own;
 	// the rest is mostly the binary's pages, shared and reclaimable.
-	anonMiB float64
-	writeKiBPer1000   float64
+	anonMiB         float64
+	writeKiBPer1000 float64
 	// cpuMsPerOp is the CPU time (user + system) of the target's processes
 	// per operation, cpuCores their CPU time over the wall time.
 	cpuMsPerOp, cpuCores float64
