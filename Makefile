@@ -53,6 +53,7 @@ lint:
 
 unit: deps
 	$(GO) test -tags '$(TAGS)' -count=1 -timeout 15m $$($(GO) list ./... | grep -v /test/e2e)
+	cd third_party/hashicorp-raft && $(GO) test -count=1 -run Kedge .
 
 # End-to-end: the built binary driven by real kubectl (v1.32 and v1.27).
 e2e: deps build images

@@ -24,6 +24,9 @@ type commitment struct {
 	// majority of the cluster before this leader may mark anything committed
 	// (per Raft's commitment rule)
 	startIndex uint64
+	// kedge: the leader; while it is a voter, nothing beyond what it
+	// stored itself counts as committed (see dispatchLogs).
+	leader ServerID
 }
 
 // newCommitment returns a commitment struct that notifies the provided
@@ -32,7 +35,7 @@ type commitment struct {
 // 'configuration' is the servers in the cluster.
 // 'startIndex' is the first index created in this term (see
 // its description above).
-func newCommitment(commitCh chan struct{}, configuration Configuration, startIndex uint64) *commitment {
+func newCommitment(commitCh chan struct{}, configuration Configuration, startIndex uint64, leader ServerID) *commitment {
 	matchIndexes := make(map[ServerID]uint64)
 	for _, server := range configuration.Servers {
 		if server.Suffrage == Voter {
@@ -44,6 +47,7 @@ func newCommitment(commitCh chan struct{}, configuration Configuration, startInd
 		matchIndexes: matchIndexes,
 		commitIndex:  0,
 		startIndex:   startIndex,
+		leader:       leader,
 	}
 }
 
@@ -96,6 +100,12 @@ func (c *commitment) recalculate() {
 	}
 	sort.Sort(uint64Slice(matched))
 	quorumMatchIndex := matched[(len(matched)-1)/2]
+	// kedge: the leader sends entries to followers while it writes them
+	// (dispatchLogs); its state machine applies what is committed, and
+	// must never get ahead of its own log.
+	if own, voter := c.matchIndexes[c.leader]; voter && own < quorumMatchIndex {
+		quorumMatchIndex = own
+	}
 
 	if quorumMatchIndex > c.commitIndex && quorumMatchIndex >= c.startIndex {
 		c.commitIndex = quorumMatchIndex

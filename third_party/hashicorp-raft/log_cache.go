@@ -64,17 +64,43 @@ func (c *LogCache) StoreLog(log *Log) error {
 }
 
 func (c *LogCache) StoreLogs(logs []*Log) error {
-	err := c.store.StoreLogs(logs)
-	// Insert the logs into the ring buffer, but only on success
-	if err != nil {
+	// kedge: the entries are in the ring buffer while they are written, so
+	// a leader can replicate them meanwhile (see stage); a failed write
+	// takes them out again.
+	c.stage(logs)
+	if err := c.store.StoreLogs(logs); err != nil {
+		c.unstage(logs)
 		return fmt.Errorf("unable to store logs within log store, err: %q", err)
+	}
+	return nil
+}
+
+// stage makes logs readable through GetLog before they are stored. It
+// reports false, staging nothing, when they would not all fit in the ring
+// buffer at once.
+//
+// kedge: part of the leader's parallel append (dispatchLogs).
+func (c *LogCache) stage(logs []*Log) bool {
+	if 2*len(logs) > len(c.cache) {
+		return false
 	}
 	c.l.Lock()
 	for _, l := range logs {
 		c.cache[l.Index%uint64(len(c.cache))] = l
 	}
 	c.l.Unlock()
-	return nil
+	return true
+}
+
+// unstage removes staged logs that were not stored.
+func (c *LogCache) unstage(logs []*Log) {
+	c.l.Lock()
+	for _, l := range logs {
+		if slot := l.Index % uint64(len(c.cache)); c.cache[slot] == l {
+			c.cache[slot] = nil
+		}
+	}
+	c.l.Unlock()
 }
 
 func (c *LogCache) FirstIndex() (uint64, error) {
@@ -86,9 +112,14 @@ func (c *LogCache) LastIndex() (uint64, error) {
 }
 
 func (c *LogCache) DeleteRange(min, max uint64) error {
-	// Invalidate the cache on deletes
+	// Invalidate the deleted entries. kedge: only those, as the cache
+	// may hold staged entries not yet in the store (see stage).
 	c.l.Lock()
-	c.cache = make([]*Log, len(c.cache))
+	for i, l := range c.cache {
+		if l != nil && l.Index >= min && l.Index <= max {
+			c.cache[i] = nil
+		}
+	}
 	c.l.Unlock()
 
 	return c.store.DeleteRange(min, max)

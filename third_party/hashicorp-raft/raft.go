@@ -457,7 +457,7 @@ func (r *Raft) setupLeaderState() {
 	r.leaderState.commitCh = make(chan struct{}, 1)
 	r.leaderState.commitment = newCommitment(r.leaderState.commitCh,
 		r.configurations.latest,
-		r.getLastIndex()+1 /* first index that may be committed in this term */)
+		r.getLastIndex()+1 /* first index that may be committed in this term */, r.localID)
 	r.leaderState.inflight = list.New()
 	r.leaderState.replState = make(map[ServerID]*followerReplication)
 	r.leaderState.notify = make(map[*verifyFuture]struct{})
@@ -1279,9 +1279,30 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 	commitIndex := r.getCommitIndex()
 	r.tryStageCommitIndex(commitIndex)
 
+	// kedge: send the entries to the followers while they are written
+	// here, as the Raft thesis allows (10.2.1) and etcd does: a commit then
+	// waits for the slower of the local write and a follower's, not for
+	// both in turn. The leader counts itself in the quorum only once its
+	// write returned (commitment), so nothing is committed or applied here
+	// that this server has not stored. If the write fails, the entries may
+	// still reach followers, as when a leader crashes after sending them.
+	prevIndex, prevTerm := r.getLastLog()
+	parallel := false
+	// Only a voting leader: its own write gates the commit index.
+	if cache, ok := r.logs.(*LogCache); ok && hasVote(r.configurations.latest, r.localID) && cache.stage(logs) {
+		parallel = true
+		r.setLastLog(lastIndex, term)
+		for _, f := range r.leaderState.replState {
+			asyncNotifyCh(f.triggerCh)
+		}
+	}
+
 	// Write the log entry locally
 	if err := r.logs.StoreLogs(logs); err != nil {
 		r.logger.Error("failed to commit logs", "error", err)
+		if parallel {
+			r.setLastLog(prevIndex, prevTerm)
+		}
 		for _, applyLog := range applyLogs {
 			applyLog.respond(err)
 		}
@@ -1289,6 +1310,9 @@ func (r *Raft) dispatchLogs(applyLogs []*logFuture) {
 		return
 	}
 	r.leaderState.commitment.match(r.localID, lastIndex)
+	if parallel {
+		return
+	}
 
 	// Update the last log since it's on disk now
 	r.setLastLog(lastIndex, term)

@@ -1,0 +1,94 @@
+package raft
+
+import (
+	"errors"
+	"testing"
+)
+
+// The leader's own write gates the commit index: followers that stored an
+// entry before the leader did do not commit it (the leader sends entries
+// while it writes them, see dispatchLogs).
+func TestKedgeCommitmentWaitsForLeader(t *testing.T) {
+	commitCh := make(chan struct{}, 1)
+	c := newCommitment(commitCh, makeConfiguration([]string{"a", "b", "c"}), 4, "a")
+	c.match("b", 10)
+	c.match("c", 10)
+	if got := c.getCommitIndex(); got != 0 {
+		t.Fatalf("commit index %d before the leader stored anything, want 0", got)
+	}
+	c.match("a", 7)
+	if got := c.getCommitIndex(); got != 7 {
+		t.Fatalf("commit index %d, want the leader's 7", got)
+	}
+	c.match("a", 12)
+	if got := c.getCommitIndex(); got != 10 {
+		t.Fatalf("commit index %d, want the quorum's 10", got)
+	}
+	// A leader that is not a voter (it removed itself) does not gate.
+	n := newCommitment(commitCh, makeConfiguration([]string{"b", "c", "d"}), 1, "a")
+	n.match("b", 5)
+	n.match("c", 5)
+	if got := n.getCommitIndex(); got != 5 {
+		t.Fatalf("commit index %d with a non-voting leader, want 5", got)
+	}
+}
+
+type failingStore struct {
+	*InmemStore
+	fail bool
+}
+
+func (f *failingStore) StoreLogs(logs []*Log) error {
+	if f.fail {
+		return errors.New("disk full")
+	}
+	return f.InmemStore.StoreLogs(logs)
+}
+
+// Staged entries are readable before they are stored, leave the cache if
+// the write fails, and survive a DeleteRange of older entries.
+func TestKedgeLogCacheStaging(t *testing.T) {
+	store := &failingStore{InmemStore: NewInmemStore()}
+	c, err := NewLogCache(8, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.StoreLogs([]*Log{{Index: 1}, {Index: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	staged := []*Log{{Index: 3, Data: []byte("x")}}
+	if !c.stage(staged) {
+		t.Fatal("stage refused one entry")
+	}
+	var l Log
+	if err := c.GetLog(3, &l); err != nil || string(l.Data) != "x" {
+		t.Fatalf("staged entry: %+v, %v", l, err)
+	}
+	if err := c.DeleteRange(1, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetLog(3, &l); err != nil {
+		t.Fatalf("staged entry after DeleteRange of older ones: %v", err)
+	}
+	if err := c.GetLog(1, &l); err == nil {
+		t.Fatal("deleted entry still readable")
+	}
+	store.fail = true
+	if err := c.StoreLogs(staged); err == nil {
+		t.Fatal("the failing write succeeded")
+	}
+	if err := c.GetLog(3, &l); err == nil {
+		t.Fatal("an entry whose write failed is still readable")
+	}
+	if c.stage(make([]*Log, 5)) {
+		t.Fatal("staged more entries than half the cache holds")
+	}
+}
+
+func makeConfiguration(voters []string) Configuration {
+	var c Configuration
+	for _, v := range voters {
+		c.Servers = append(c.Servers, Server{Suffrage: Voter, ID: ServerID(v), Address: ServerAddress(v + "addr")})
+	}
+	return c
+}
