@@ -32,6 +32,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"server", "run a kedge server: store, API server, controllers and this node's agent", runServer},
+		{"agent", "run an agent-only node: this node's pods, for a cluster whose servers run elsewhere", runAgent},
 		{"kubeconfig", "print the admin kubeconfig of a server's data dir", runKubeconfig},
 		{"image", "manage images on this node: import, ls, rm", runImage},
 		{"store", "back up or restore the cluster store: backup, restore", runStore},

@@ -17,12 +17,8 @@ import (
 	"golang.org/x/sync/errgroup"
 	apiversion "k8s.io/apimachinery/pkg/version"
 
-	"kedge.dev/kedge/agent"
 	"kedge.dev/kedge/client"
-	"kedge.dev/kedge/netpolicy/podnet"
 	"kedge.dev/kedge/raftstore/raftkv"
-	"kedge.dev/kedge/runtime"
-	"kedge.dev/kedge/runtime/sandbox"
 	"kedge.dev/kedge/server"
 	"kedge.dev/kedge/server/auth"
 	"kedge.dev/kedge/server/cluster"
@@ -137,7 +133,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	clusterAPI, err := cluster.NewHandler(cluster.Config{Membership: store, JoinSecret: joinSecret,
+	issueKubelet := func(name string, nodeIPs []net.IP) ([]byte, []byte, error) {
+		return ca.IssueLeaf("kubelet of "+name, pki.LeafSpec{
+			CommonName: "system:node:" + name, Server: true, IPs: nodeIPs, DNSNames: []string{"localhost", name},
+		})
+	}
+	clusterAPI, err := cluster.NewHandler(cluster.Config{Membership: store, JoinSecret: joinSecret, IssueKubeletCert: issueKubelet,
 		AdminToken: tokens.Get(auth.Admin), Bundle: bundle, Logger: log.With("component", "cluster")})
 	if err != nil {
 		return err
@@ -159,75 +160,21 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 
-	rt, err := openRuntime(cfg.DataDir, cfg.RunDir, cfg.CgroupRoot, log, cfg.containerOptions.applyRuntime,
-		func(rc *runtime.Config) {
-			// Exit codes of containers that end while this process is down
-			// (an upgrade, a crash) or after it adopted them.
-			if exe, err := selfPath(); err == nil {
-				rc.ExitRecorder = []string{exe, exitRecorderCommand}
-			}
-			rc.ExitDir = filepath.Join(cfg.RunDir, "exits")
-		})
-	if err != nil {
-		return err
-	}
-	defer rt.Close()
-	importAirGap(ctx, rt, filepath.Join(cfg.DataDir, "images"), log)
-	puller, err := openPuller(rt, registriesPath(cfg.Registries, cfg.DataDir), log)
-	if err != nil {
-		return err
-	}
-	defer puller.Close()
-	gccfg := runtime.DefaultImageGCConfig()
-	gccfg.HighPercent, gccfg.LowPercent = cfg.ImageGCHighThreshold, cfg.ImageGCLowThreshold
-	imageGC, err := runtime.NewImageGC(rt, gccfg)
-	if err != nil {
-		return err
-	}
-
-	sbcfg := sandbox.DefaultConfig()
-	sbcfg.Dir = filepath.Join(cfg.RunDir, "sandboxes")
-	sbcfg.Logger = log
-	sandboxes, err := sandbox.New(sbcfg)
-	if err != nil {
-		return fmt.Errorf("pod sandboxes: %w", err)
-	}
-	ncfg := podnet.DefaultConfig()
-	ncfg.BridgeName = cfg.Bridge
-	ncfg.PodCIDR = cfg.PodCIDR
-	ncfg.StateDir = filepath.Join(cfg.DataDir, "podnet")
-	ncfg.Logger = log
-	network, err := podnet.New(ncfg)
-	if err != nil {
-		return fmt.Errorf("pod network: %w", err)
-	}
-	defer network.Close()
-
 	nodeClient, err := client.New(srv.LoopbackConfig(tokens.Get(auth.Node)))
 	if err != nil {
 		return err
 	}
-	acfg := agent.Config{
-		NodeName:        cfg.NodeName,
-		DataDir:         cfg.DataDir,
-		PodLogDir:       filepath.Join(cfg.DataDir, "logs", "pods"),
-		KubeletAddr:     cfg.KubeletListen,
-		KubeletCertFile: filepath.Join(cfg.DataDir, "tls", "kubelet.crt"),
-		KubeletKeyFile:  filepath.Join(cfg.DataDir, "tls", "kubelet.key"),
-		KubeletToken:    tokens.Get(auth.Kubelet),
-		NodeIP:          cfg.AdvertiseAddress,
-		ServerNode:      true,
-		CgroupRoot:      cfg.CgroupRoot,
-		PodPidsLimit:    cfg.PodPidsLimit,
-		Version:         version,
-		KubeletVersion:  kubernetesVersion,
-		Logger:          log,
-	}
-	ag, err := agent.New(acfg, agent.Deps{Runtime: rt, Sandboxes: sandboxes, Network: network, API: nodeClient, Images: puller})
+	nd, err := startNode(ctx, nodeSettings{
+		NodeName: cfg.NodeName, DataDir: cfg.DataDir, RunDir: cfg.RunDir, CgroupRoot: cfg.CgroupRoot,
+		KubeletListen: cfg.KubeletListen, AdvertiseAddress: cfg.AdvertiseAddress,
+		PodCIDR: cfg.PodCIDR, Bridge: cfg.Bridge, Registries: cfg.Registries,
+		ImageGCHigh: cfg.ImageGCHighThreshold, ImageGCLow: cfg.ImageGCLowThreshold,
+		Containers: cfg.containerOptions, ServerNode: true, KubeletToken: tokens.Get(auth.Kubelet), Version: version,
+	}, nodeClient, log)
 	if err != nil {
-		return fmt.Errorf("agent: %w", err)
+		return err
 	}
-	defer ag.Close()
+	defer nd.close()
 
 	fmt.Fprintf(stdout, "kedge %s: node %q serving the Kubernetes API on %s\n", version, cfg.NodeName, apiURL)
 	fmt.Fprintf(stdout, "kubeconfig: %s\n  export KUBECONFIG=%s; kubectl get nodes\n", kubeconfigPath, kubeconfigPath)
@@ -236,8 +183,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	g.Go(func() error { return ag.Run(gctx) })
-	g.Go(func() error { return imageGC.Run(gctx) })
+	nd.run(gctx, g)
 	if debugLis != nil {
 		g.Go(func() error { return serveDebug(gctx, debugLis, log) })
 	}

@@ -103,6 +103,14 @@ func (c *Client) Join(ctx context.Context, id, raftAddr string) (string, error) 
 	return resp.Suffrage, err
 }
 
+// Agent fetches the credentials of agent-only node nodeName at addrs
+// (join secret).
+func (c *Client) Agent(ctx context.Context, nodeName string, addrs []string) (AgentCredentials, error) {
+	var cr AgentCredentials
+	err := c.do(ctx, http.MethodPost, pathAgents, AgentRequest{NodeName: nodeName, Addresses: addrs}, &cr)
+	return cr, err
+}
+
 // Members lists the cluster's servers (admin token).
 func (c *Client) Members(ctx context.Context) ([]raftkv.Member, error) {
 	var m []raftkv.Member

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"log/slog"
 	"net"
@@ -81,8 +82,12 @@ func TestJoinFlow(t *testing.T) {
 	}
 	_, secret, _ := ParseToken(token)
 	mem := &fakeMembership{}
+	issue := func(name string, ips []net.IP) ([]byte, []byte, error) {
+		return ca.IssueLeaf(name, pki.LeafSpec{CommonName: "system:node:" + name, Server: true, IPs: ips, DNSNames: []string{name}})
+	}
 	h, err := NewHandler(Config{Membership: mem, JoinSecret: secret, AdminToken: "admin-token-0123456789",
-		Bundle: Bundle{CACert: ca.CertPEM, CAKey: []byte("key"), Tokens: map[string]string{"admin": "x"}}, Logger: slog.New(slog.DiscardHandler)})
+		Bundle:           Bundle{CACert: ca.CertPEM, CAKey: []byte("key"), Tokens: map[string]string{"admin": "x", "node": "node-tok", "kubelet": "kubelet-tok"}},
+		IssueKubeletCert: issue, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,6 +116,30 @@ func TestJoinFlow(t *testing.T) {
 	if suf, err := c.Join(ctx, "n2", "127.0.0.2:6444"); err != nil || suf != "voter" || mem.joined[0] != "n2@127.0.0.2:6444" {
 		t.Fatalf("join = %q, %v, %v", suf, err, mem.joined)
 	}
+	// An agent-only node gets a kubelet certificate for its name and
+	// addresses, signed by the cluster CA, and the node and kubelet
+	// tokens; never the CA key or the admin token.
+	cr, err := c.Agent(ctx, "edge-7", []string{"10.0.0.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cr.NodeToken != "node-tok" || cr.KubeletToken != "kubelet-tok" || string(cr.CACert) != string(ca.CertPEM) {
+		t.Fatalf("agent credentials %+v", cr)
+	}
+	kp, err := tls.X509KeyPair(cr.KubeletCert, cr.KubeletKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(kp.Certificate[0])
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: ca.Pool(), DNSName: "edge-7", KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil ||
+		len(leaf.IPAddresses) != 1 || !leaf.IPAddresses[0].Equal(net.ParseIP("10.0.0.7")) {
+		t.Fatalf("kubelet certificate %v %v", leaf.IPAddresses, err)
+	}
+	for _, bad := range []struct{ name, addr string }{{"Not_A_Name", "10.0.0.8"}, {"edge-8", "nowhere"}} {
+		if _, err := c.Agent(ctx, bad.name, []string{bad.addr}); err == nil {
+			t.Fatalf("agent %q at %q was accepted", bad.name, bad.addr)
+		}
+	}
 	// The join secret does not list or remove members; a wrong secret
 	// gets nothing.
 	if _, err := c.Members(ctx); err == nil {
@@ -119,6 +148,9 @@ func TestJoinFlow(t *testing.T) {
 	wrong, _ := NewClient(srv.URL, caPEM, "wrong-secret-0123456789")
 	if _, err := wrong.Bundle(ctx); err == nil {
 		t.Fatal("bundle with a wrong secret succeeded")
+	}
+	if _, err := wrong.Agent(ctx, "edge-9", nil); err == nil {
+		t.Fatal("agent credentials with a wrong secret")
 	}
 	admin, _ := NewClient(srv.URL, caPEM, "admin-token-0123456789")
 	if m, err := admin.Members(ctx); err != nil || len(m) != 1 || !m[0].Leader {

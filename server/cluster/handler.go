@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"kedge.dev/kedge/raftstore/raftkv"
+	"kedge.dev/kedge/server/auth"
 )
 
 // Endpoint paths, under the API port.
@@ -20,6 +24,7 @@ const (
 	pathCA      = PathPrefix + "ca"
 	pathBundle  = PathPrefix + "bundle"
 	pathMembers = PathPrefix + "members"
+	pathAgents  = PathPrefix + "agents"
 )
 
 // Membership is what the endpoints need from the store; raftkv.Store has it.
@@ -51,7 +56,10 @@ type Config struct {
 	AdminToken string
 	// Bundle is handed to joining servers.
 	Bundle Bundle
-	Logger *slog.Logger
+	// IssueKubeletCert signs the kubelet serving certificate of an
+	// agent-only node (pki.CA.IssueLeaf); nil serves no agent endpoint.
+	IssueKubeletCert func(nodeName string, ips []net.IP) (certPEM, keyPEM []byte, err error)
+	Logger           *slog.Logger
 }
 
 // Handler serves the cluster endpoints. It is safe for concurrent use.
@@ -71,6 +79,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("POST "+pathMembers, h.auth(cfg.JoinSecret, h.join))
 	h.mux.HandleFunc("GET "+pathMembers, h.auth(cfg.AdminToken, h.members))
 	h.mux.HandleFunc("DELETE "+pathMembers+"/{id}", h.auth(cfg.AdminToken, h.remove))
+	if cfg.IssueKubeletCert != nil {
+		h.mux.HandleFunc("POST "+pathAgents, h.auth(cfg.JoinSecret, h.agent))
+	}
 	return h, nil
 }
 
@@ -98,6 +109,57 @@ func (h *Handler) ca(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) bundle(w http.ResponseWriter, r *http.Request) {
 	h.cfg.Logger.Info("cluster bundle handed to a joining server", "remote", r.RemoteAddr)
 	writeJSON(w, http.StatusOK, h.cfg.Bundle)
+}
+
+// AgentRequest asks for the credentials of an agent-only node.
+type AgentRequest struct {
+	NodeName string `json:"nodeName"`
+	// Addresses are the node's IP addresses, for its kubelet certificate.
+	Addresses []string `json:"addresses"`
+}
+
+// AgentCredentials is what an agent-only node needs, and less than a
+// server gets (Bundle): no CA key and no admin or join token. The node
+// token lets it act as a node on the API; the kubelet token is what the
+// API server presents to its kubelet endpoint, whose certificate (signed
+// by the cluster CA for the node's name and addresses) is included.
+type AgentCredentials struct {
+	CACert       []byte `json:"caCert"`
+	NodeToken    string `json:"nodeToken"`
+	KubeletToken string `json:"kubeletToken"`
+	KubeletCert  []byte `json:"kubeletCert"`
+	KubeletKey   []byte `json:"kubeletKey"`
+}
+
+func (h *Handler) agent(w http.ResponseWriter, r *http.Request) {
+	var req AgentRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<16)).Decode(&req); err != nil || req.NodeName == "" {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("want JSON {nodeName, addresses}: %v", err))
+		return
+	}
+	if errs := validation.IsDNS1123Subdomain(req.NodeName); len(errs) > 0 {
+		writeErr(w, http.StatusBadRequest, fmt.Errorf("nodeName %q: %s", req.NodeName, strings.Join(errs, "; ")))
+		return
+	}
+	var ips []net.IP
+	for _, a := range req.Addresses {
+		ip := net.ParseIP(a)
+		if ip == nil {
+			writeErr(w, http.StatusBadRequest, fmt.Errorf("address %q is not an IP address", a))
+			return
+		}
+		ips = append(ips, ip)
+	}
+	cert, key, err := h.cfg.IssueKubeletCert(req.NodeName, ips)
+	if err != nil {
+		writeErr(w, http.StatusInternalServerError, err)
+		return
+	}
+	h.cfg.Logger.Info("credentials handed to an agent-only node", "node", req.NodeName, "addresses", req.Addresses, "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, AgentCredentials{
+		CACert: h.cfg.Bundle.CACert, NodeToken: h.cfg.Bundle.Tokens[auth.Node], KubeletToken: h.cfg.Bundle.Tokens[auth.Kubelet],
+		KubeletCert: cert, KubeletKey: key,
+	})
 }
 
 // JoinRequest asks to add a server to raft.

@@ -102,9 +102,24 @@ func (ca *CA) EnsureLeaf(dir, name string, spec LeafSpec) (tls.Certificate, erro
 			}
 		}
 	}
+	certPEM, keyBytes, err := ca.IssueLeaf(name, spec)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if err := writeFiles(dir, map[string][]byte{name + ".crt": certPEM, name + ".key": keyBytes}); err != nil {
+		return tls.Certificate{}, err
+	}
+	return tls.X509KeyPair(certPEM, keyBytes)
+}
+
+// IssueLeaf signs a new key pair for spec (valid one year) and returns the
+// certificate and key in PEM; name is only for error messages. The caller
+// stores or hands them over (an agent-only node gets its kubelet
+// certificate this way: it never holds the CA key).
+func (ca *CA) IssueLeaf(name string, spec LeafSpec) (certPEM, keyPEM []byte, err error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("generate %s key: %w", name, err)
+		return nil, nil, fmt.Errorf("generate %s key: %w", name, err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -124,17 +139,13 @@ func (ca *CA) EnsureLeaf(dir, name string, spec LeafSpec) (tls.Certificate, erro
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("sign %s certificate: %w", name, err)
+		return nil, nil, fmt.Errorf("sign %s certificate: %w", name, err)
 	}
-	keyBytes, err := encodeKey(key)
+	keyPEM, err = encodeKey(key)
 	if err != nil {
-		return tls.Certificate{}, err
+		return nil, nil, err
 	}
-	certPEM := encodeCert(der)
-	if err := writeFiles(dir, map[string][]byte{name + ".crt": certPEM, name + ".key": keyBytes}); err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.X509KeyPair(certPEM, keyBytes)
+	return encodeCert(der), keyPEM, nil
 }
 
 // Pool returns a cert pool holding only the CA.
