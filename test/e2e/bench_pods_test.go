@@ -431,3 +431,60 @@ func addLogTimes(s *server, starts []podStart) {
 		}
 	}
 }
+
+// BenchmarkAgentPods measures an agent-only node (`kedge agent`): its
+// process's RSS and CPU with 0, 10, 50 and 110 pods of sleep, the figures
+// the runtime issue sets targets for. The server node is cordoned, so every
+// pod runs on the agent node.
+func BenchmarkAgentPods(b *testing.B) {
+	window := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_WINDOW")); err == nil {
+		window = d
+	}
+	b.Logf("command: make bench (go test -run '^$' -bench AgentPods -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", window)
+	s := newServer(b)
+	a := newAgentNode(b, s)
+	s.kubectl("1.32", "cordon", s.nodeName())
+	rc := s.raw()
+	pid := a.cmd.Process.Pid
+	const ns = "bench-agent-pods"
+	s.kubectl("1.32", "create", "namespace", ns)
+	b.Cleanup(func() {
+		if out, err := s.kubectlErr("1.32", "delete", "pods", "--all", "-n", ns, "--grace-period=1", "--timeout=10m"); err != nil {
+			b.Errorf("delete bench pods: %v\n%s", err, out)
+		}
+	})
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average at start: %s", strings.TrimSpace(string(la)))
+	}
+	type usage struct {
+		pods           int
+		rssMiB, cpuPct float64
+		parts          string
+	}
+	var usages []usage
+	measure := func(want int) {
+		time.Sleep(5 * time.Second)
+		n := runningPods(b, rc, ns)
+		u := usage{pods: n, cpuPct: cpuPercent(b, pid, window), rssMiB: rssMiB(b, pid), parts: rssParts(b, pid)}
+		usages = append(usages, u)
+		b.Logf("%d running pods (wanted %d): agent RSS %.1f MiB (%s), CPU %.2f%% of one core over %v", n, want, u.rssMiB, u.parts, u.cpuPct, window)
+		b.ReportMetric(u.rssMiB, fmt.Sprintf("%d-pods-agent-RSS-MiB", want))
+		b.ReportMetric(u.cpuPct, fmt.Sprintf("%d-pods-agent-CPU-%%", want))
+	}
+	time.Sleep(10 * time.Second)
+	measure(0)
+	for i, want := range []int{10, 50, 110} {
+		from := []int{0, 10, 50}[i]
+		if got := fillPods(b, rc, ns, from, want, 10*time.Minute); got < want {
+			b.Fatalf("only %d of %d pods running on the agent node\n%s", got, want, tail(a.logs(), 5000))
+		}
+		measure(want)
+	}
+	b.Logf("kedge agent process (agent-only node: runtime, images, pod network, agent; containers are separate processes):")
+	b.Logf("  %-6s %10s %14s  %s", "pods", "RSS MiB", "CPU % 1 core", "RSS parts")
+	for _, u := range usages {
+		b.Logf("  %-6d %10.1f %14.2f  %s", u.pods, u.rssMiB, u.cpuPct, u.parts)
+	}
+	b.Logf("  targets: agent RSS <= 25 MB at 0 pods, <= 40 MB at 110 pods")
+}
