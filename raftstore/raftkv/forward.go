@@ -39,6 +39,10 @@ type fwdResponse struct {
 	Index    uint64             `json:"index,omitempty"`
 	Suffrage string             `json:"suffrage,omitempty"`
 	Status   *peerStatus        `json:"status,omitempty"`
+	// ValueOmitted: KV.Value is the value the request carried (a create or
+	// an update), left out of the answer because the caller has it
+	// (multiplexed connections only).
+	ValueOmitted bool `json:"valueOmitted,omitempty"`
 	// Code names a sentinel error (wireErrors); Msg is the error's text.
 	Code string `json:"code,omitempty"`
 	Msg  string `json:"msg,omitempty"`

@@ -87,6 +87,10 @@ func (s *Store) serveForwardMux(c net.Conn) {
 			}
 			resp := muxResponse{RID: req.RID, fwdResponse: s.handleForward(ctx, req.fwdRequest)}
 			cancel()
+			if req.Kind == "apply" && resp.Code == "" && len(req.Cmd) > 0 && (req.Cmd[0] == cmdCreate || req.Cmd[0] == cmdUpdate) {
+				// The caller sent the value: not again, base64 in JSON.
+				resp.KV.Value, resp.ValueOmitted = nil, true
+			}
 			wmu.Lock()
 			defer wmu.Unlock()
 			if dead {

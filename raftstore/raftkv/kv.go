@@ -136,6 +136,9 @@ func (s *Store) apply(ctx context.Context, op statedb.Op) (raftstore.KeyValue, e
 		}
 		return raftstore.KeyValue{}, err
 	}
+	if resp.ValueOmitted {
+		resp.KV.Value = op.Value
+	}
 	return resp.KV, nil
 }
 
