@@ -36,6 +36,14 @@ func TestWriterCopy(t *testing.T) {
 		{"exact multiple", strings.Repeat("y", 32) + "\n", 16, []string{
 			"stdout P " + strings.Repeat("y", 16), "stdout P " + strings.Repeat("y", 16), "stdout F "}},
 		{"nothing", "", 0, nil},
+		// Lines longer than the read buffer (readChunk) are gathered.
+		{"longer than a read", strings.Repeat("m", 5000) + "\nz\n", 0, []string{"stdout F " + strings.Repeat("m", 5000), "stdout F z"}},
+		{"long line split at the default maximum", strings.Repeat("L", 40*1024) + "\n", 0, []string{
+			"stdout P " + strings.Repeat("L", 16*1024), "stdout P " + strings.Repeat("L", 16*1024), "stdout F " + strings.Repeat("L", 8*1024)}},
+		{"exact multiple of the default maximum", strings.Repeat("E", 32*1024) + "\n", 0, []string{
+			"stdout P " + strings.Repeat("E", 16*1024), "stdout P " + strings.Repeat("E", 16*1024), "stdout F "}},
+		{"long trailing line at EOF", "a\n" + strings.Repeat("t", 3000), 0, []string{"stdout F a", "stdout F " + strings.Repeat("t", 3000)}},
+		{"crlf across reads", strings.Repeat("c", readChunk-1) + "\r\n", 0, []string{"stdout F " + strings.Repeat("c", readChunk-1)}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -85,25 +85,49 @@ func (w *Writer) writeEntry(stream Stream, tag string, content []byte) error {
 	return nil
 }
 
+// readChunk is the read buffer of one log stream. Most lines are short and
+// most containers log little, so a buffer of the longest entry per stream
+// (two per container, 16 KiB each) was mostly idle memory; a longer line
+// is gathered from several reads instead.
+const readChunk = 2048
+
 // Copy reads r until EOF and writes each line as an entry of stream. Lines
 // longer than the maximum become partial entries; a trailing line without a
 // newline at EOF is written as a full entry (containerd does the same). It
 // returns nil at EOF and the first read or write error otherwise; a read
 // error from a closed pipe (os.ErrClosed) also ends the copy without error.
 func (w *Writer) Copy(stream Stream, r io.Reader) error {
-	br := bufio.NewReaderSize(r, w.maxLine)
+	br := bufio.NewReaderSize(r, min(w.maxLine, readChunk))
+	var long []byte // the start of a line longer than the read buffer
 	for {
-		line, isPrefix, err := br.ReadLine()
-		if len(line) > 0 || (err == nil && !isPrefix) {
-			tag := tagFull
-			if isPrefix {
-				tag = tagPartial
-			}
-			if werr := w.writeEntry(stream, tag, line); werr != nil {
-				return werr
+		frag, isPrefix, err := br.ReadLine()
+		if len(frag) > 0 || (err == nil && !isPrefix) {
+			if !isPrefix && len(long) == 0 {
+				if werr := w.writeEntry(stream, tagFull, frag); werr != nil {
+					return werr
+				}
+			} else {
+				long = append(long, frag...)
+				for len(long) >= w.maxLine {
+					if werr := w.writeEntry(stream, tagPartial, long[:w.maxLine]); werr != nil {
+						return werr
+					}
+					long = append(long[:0], long[w.maxLine:]...)
+				}
+				if !isPrefix {
+					if werr := w.writeEntry(stream, tagFull, long); werr != nil {
+						return werr
+					}
+					long = long[:0]
+				}
 			}
 		}
 		if err != nil {
+			if len(long) > 0 {
+				if werr := w.writeEntry(stream, tagFull, long); werr != nil {
+					return werr
+				}
+			}
 			if errors.Is(err, io.EOF) {
 				return nil
 			}

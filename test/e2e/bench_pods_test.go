@@ -443,7 +443,11 @@ func BenchmarkAgentPods(b *testing.B) {
 	}
 	b.Logf("command: make bench (go test -run '^$' -bench AgentPods -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", window)
 	s := newServer(b)
-	a := newAgentNode(b, s)
+	var extra []string
+	if p := os.Getenv("KEDGE_BENCH_DEBUG_PORT"); p != "" { // the agent's Go profiles, to see where memory goes
+		extra = []string{"--debug-addr", "127.0.0.1:" + p}
+	}
+	a := newAgentNode(b, s, extra...)
 	s.kubectl("1.32", "cordon", s.nodeName())
 	rc := s.raw()
 	pid := a.cmd.Process.Pid
