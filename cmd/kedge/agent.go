@@ -27,46 +27,21 @@ type agentConfig struct {
 	// Token / TokenFile: the cluster's join token, needed on the first
 	// start only (later starts use the credentials in the data dir).
 	Token, TokenFile string
-	DataDir, RunDir  string
-	NodeName         string
-	KubeletListen    string
-	AdvertiseAddress string
-	CgroupRoot       string
-	PodCIDR, Bridge  string
-	Registries       string
-	ImageGCHigh      int
-	ImageGCLow       int
 	LogLevel         string
 	DebugAddr        string
-	containerOptions
+	nodeOptions
 }
 
 func parseAgentFlags(args []string, stderr io.Writer) (agentConfig, error) {
-	d := defaultServerConfig()
-	cfg := agentConfig{
-		DataDir: d.DataDir, RunDir: d.RunDir, NodeName: d.NodeName, KubeletListen: d.KubeletListen,
-		CgroupRoot: d.CgroupRoot, PodCIDR: d.PodCIDR, Bridge: d.Bridge, LogLevel: d.LogLevel,
-		ImageGCHigh: d.ImageGCHighThreshold, ImageGCLow: d.ImageGCLowThreshold, containerOptions: defaultContainerOptions(),
-	}
+	cfg := agentConfig{LogLevel: "info", nodeOptions: defaultNodeOptions()}
 	fs := flag.NewFlagSet("kedge agent", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Server, "server", cfg.Server, "URL of a server of the cluster, https://HOST:6443 (required)")
 	fs.StringVar(&cfg.Token, "token", cfg.Token, "the cluster's join token (first start only; see <data-dir>/tokens/join on a server)")
 	fs.StringVar(&cfg.TokenFile, "token-file", cfg.TokenFile, "file holding the join token")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for credentials, images and agent state")
-	fs.StringVar(&cfg.RunDir, "run-dir", cfg.RunDir, "directory for state that must not outlive a reboot")
-	fs.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "this node's name")
-	fs.StringVar(&cfg.KubeletListen, "kubelet-listen", cfg.KubeletListen, "HTTPS address of the node agent (logs, exec)")
-	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", cfg.AdvertiseAddress, "this node's address (default: first non-loopback address)")
-	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "absolute cgroup path under which pods run")
-	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
-	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
-	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings")
-	fs.IntVar(&cfg.ImageGCHigh, "image-gc-high-threshold", cfg.ImageGCHigh, "percent of the image store's disk in use that starts image garbage collection")
-	fs.IntVar(&cfg.ImageGCLow, "image-gc-low-threshold", cfg.ImageGCLow, "percent of the image store's disk in use that image garbage collection frees down to")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "loopback host:port serving Go runtime profiles at /debug/pprof/ (default off)")
-	cfg.containerOptions.addFlags(fs)
+	cfg.nodeOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil || fs.NArg() > 0 {
 		if fs.NArg() > 0 {
 			fmt.Fprintf(stderr, "kedge agent: unexpected argument %q\n", fs.Arg(0))
@@ -87,16 +62,13 @@ func (c *agentConfig) complete() error {
 		}
 		c.Token = strings.TrimSpace(string(b))
 	}
-	// The checks shared with `kedge server` (paths, addresses, names).
-	sc := defaultServerConfig()
-	sc.DataDir, sc.RunDir, sc.NodeName, sc.KubeletListen = c.DataDir, c.RunDir, c.NodeName, c.KubeletListen
-	sc.AdvertiseAddress, sc.CgroupRoot, sc.PodCIDR, sc.LogLevel, sc.DebugAddr = c.AdvertiseAddress, c.CgroupRoot, c.PodCIDR, c.LogLevel, c.DebugAddr
-	sc.containerOptions = c.containerOptions
-	if err := sc.complete(); err != nil {
+	if err := c.nodeOptions.complete(); err != nil {
 		return err
 	}
-	c.DataDir, c.RunDir, c.NodeName, c.AdvertiseAddress = sc.DataDir, sc.RunDir, sc.NodeName, sc.AdvertiseAddress
-	return nil
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return validateDebugAddr(c.DebugAddr)
 }
 
 // Where an agent keeps its credentials, under <data-dir>.
@@ -114,8 +86,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	sc := serverConfig{LogLevel: cfg.LogLevel}
-	level, _ := sc.level()
+	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
 		if err := checkWritable(dir); err != nil {
@@ -137,13 +108,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	nd, err := startNode(ctx, nodeSettings{
-		NodeName: cfg.NodeName, DataDir: cfg.DataDir, RunDir: cfg.RunDir, CgroupRoot: cfg.CgroupRoot,
-		KubeletListen: cfg.KubeletListen, AdvertiseAddress: cfg.AdvertiseAddress,
-		PodCIDR: cfg.PodCIDR, Bridge: cfg.Bridge, Registries: cfg.Registries,
-		ImageGCHigh: cfg.ImageGCHigh, ImageGCLow: cfg.ImageGCLow,
-		Containers: cfg.containerOptions, KubeletToken: creds.KubeletToken, Version: version,
-	}, api, log)
+	nd, err := startNode(ctx, cfg.nodeOptions.settings(false, creds.KubeletToken), api, log)
 	if err != nil {
 		return err
 	}

@@ -20,30 +20,44 @@ import (
 // the node's settings are read; wire.go converts it into each component's
 // Config.
 type serverConfig struct {
+	// Listen is the API server's HTTPS address.
+	Listen string `json:"listen"`
+	// RaftListen is the raft transport address.
+	RaftListen string `json:"raftListen"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `json:"logLevel"`
+	// DebugAddr is a loopback host:port serving Go's runtime profiles
+	// (net/http/pprof) for performance work. Default empty: off.
+	DebugAddr string `json:"debugAddr"`
+	// nodeOptions: this node's own settings, as for `kedge agent`.
+	nodeOptions `json:",inline"`
+	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
+	storeOptions `json:",inline"`
+	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
+	clusterOptions `json:",inline"`
+}
+
+// nodeOptions are the settings of the node part of kedge (runtime, images,
+// pod network, agent), the same for `kedge server` and `kedge agent`.
+type nodeOptions struct {
 	// DataDir holds the store, certificates, tokens, images and agent state.
 	DataDir string `json:"dataDir"`
 	// RunDir holds runtime state that must not survive a reboot
 	// (container state, namespace bind mounts).
 	RunDir string `json:"runDir"`
-	// Listen is the API server's HTTPS address.
-	Listen string `json:"listen"`
 	// AdvertiseAddress is the address other nodes and kubeconfig use; it is
 	// also the node's InternalIP. Default: the first non-loopback address.
 	AdvertiseAddress string `json:"advertiseAddress"`
 	// NodeName defaults to the host name.
 	NodeName string `json:"nodeName"`
-	// KubeletListen is the agent's HTTPS endpoint (logs, later exec).
+	// KubeletListen is the agent's HTTPS endpoint (logs, exec).
 	KubeletListen string `json:"kubeletListen"`
-	// RaftListen is the raft transport address.
-	RaftListen string `json:"raftListen"`
 	// CgroupRoot is the absolute cgroup under which pods are placed.
 	CgroupRoot string `json:"cgroupRoot"`
 	// PodCIDR is this node's pod address range.
 	PodCIDR string `json:"podCIDR"`
 	// Bridge is the name of the pod bridge.
 	Bridge string `json:"bridge"`
-	// LogLevel is debug, info, warn or error.
-	LogLevel string `json:"logLevel"`
 	// Registries is the registries.yaml (k3s' format: mirrors, auth, TLS).
 	// Default: <data-dir>/registries.yaml, else /etc/kedge/registries.yaml,
 	// else none (anonymous pulls from each registry).
@@ -53,35 +67,97 @@ type serverConfig struct {
 	// recently used first, down to ImageGCLowThreshold. Defaults 85 and 80.
 	ImageGCHighThreshold int `json:"imageGCHighThreshold"`
 	ImageGCLowThreshold  int `json:"imageGCLowThreshold"`
-	// DebugAddr is a loopback host:port serving Go's runtime profiles
-	// (net/http/pprof) for performance work. Default empty: off.
-	DebugAddr string `json:"debugAddr"`
-	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
-	storeOptions `json:",inline"`
-	// clusterOptions: --join, --token, --voters, raft timeouts (cluster.go).
-	clusterOptions `json:",inline"`
 	// containerOptions: log rotation, pod pids limit (containers.go).
 	containerOptions `json:",inline"`
 }
 
-func defaultServerConfig() serverConfig {
+func defaultNodeOptions() nodeOptions {
 	host, _ := os.Hostname()
-	return serverConfig{
+	return nodeOptions{
 		DataDir:              "/var/lib/kedge",
 		RunDir:               "/run/kedge",
-		Listen:               "0.0.0.0:6443",
 		NodeName:             strings.ToLower(host),
 		KubeletListen:        "0.0.0.0:10250",
-		RaftListen:           "0.0.0.0:6444",
 		CgroupRoot:           "/kedge",
 		PodCIDR:              "10.42.0.0/24",
 		Bridge:               "kedge0",
-		LogLevel:             "info",
 		ImageGCHighThreshold: 85,
 		ImageGCLowThreshold:  80,
-		storeOptions:         defaultStoreOptions(),
-		clusterOptions:       defaultClusterOptions(),
 		containerOptions:     defaultContainerOptions(),
+	}
+}
+
+func defaultServerConfig() serverConfig {
+	return serverConfig{
+		Listen:         "0.0.0.0:6443",
+		RaftListen:     "0.0.0.0:6444",
+		LogLevel:       "info",
+		nodeOptions:    defaultNodeOptions(),
+		storeOptions:   defaultStoreOptions(),
+		clusterOptions: defaultClusterOptions(),
+	}
+}
+
+func (o *nodeOptions) addFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "directory for the store, certificates, tokens, images and agent state")
+	fs.StringVar(&o.RunDir, "run-dir", o.RunDir, "directory for state that must not outlive a reboot")
+	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress, "address clients and nodes use (default: first non-loopback address)")
+	fs.StringVar(&o.NodeName, "node-name", o.NodeName, "this node's name")
+	fs.StringVar(&o.KubeletListen, "kubelet-listen", o.KubeletListen, "HTTPS address of the node agent (logs, exec)")
+	fs.StringVar(&o.CgroupRoot, "cgroup-root", o.CgroupRoot, "absolute cgroup path under which pods run")
+	fs.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "this node's pod address range")
+	fs.StringVar(&o.Bridge, "bridge", o.Bridge, "name of the pod network bridge")
+	fs.IntVar(&o.ImageGCHighThreshold, "image-gc-high-threshold", o.ImageGCHighThreshold, "percent of the image store's disk in use that starts image garbage collection")
+	fs.IntVar(&o.ImageGCLowThreshold, "image-gc-low-threshold", o.ImageGCLowThreshold, "percent of the image store's disk in use that image garbage collection frees down to")
+	fs.StringVar(&o.Registries, "registries", o.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
+	o.containerOptions.addFlags(fs)
+}
+
+// complete fills derived defaults and checks the values.
+func (o *nodeOptions) complete() error {
+	var err error
+	if o.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if o.RunDir, err = filepath.Abs(o.RunDir); err != nil {
+		return fmt.Errorf("run dir: %w", err)
+	}
+	if _, _, err := net.SplitHostPort(o.KubeletListen); err != nil {
+		return fmt.Errorf("--kubelet-listen %q: %w", o.KubeletListen, err)
+	}
+	if _, _, err := net.ParseCIDR(o.PodCIDR); err != nil {
+		return fmt.Errorf("--pod-cidr %q: %w", o.PodCIDR, err)
+	}
+	if err := o.containerOptions.validate(); err != nil {
+		return err
+	}
+	if !strings.HasPrefix(o.CgroupRoot, "/") {
+		return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", o.CgroupRoot)
+	}
+	if o.NodeName == "" {
+		host, _ := os.Hostname()
+		o.NodeName = strings.ToLower(host)
+	}
+	if o.NodeName == "" {
+		return errors.New("--node-name is empty and the host name is unknown")
+	}
+	if o.AdvertiseAddress == "" {
+		o.AdvertiseAddress = firstHostIP()
+	}
+	if net.ParseIP(o.AdvertiseAddress) == nil {
+		return fmt.Errorf("--advertise-address %q is not an IP address", o.AdvertiseAddress)
+	}
+	return nil
+}
+
+// settings are what startNode is told.
+func (o nodeOptions) settings(serverNode bool, kubeletToken string) nodeSettings {
+	return nodeSettings{
+		NodeName: o.NodeName, DataDir: o.DataDir, RunDir: o.RunDir, CgroupRoot: o.CgroupRoot,
+		KubeletListen: o.KubeletListen, AdvertiseAddress: o.AdvertiseAddress,
+		PodCIDR: o.PodCIDR, Bridge: o.Bridge, Registries: o.Registries,
+		ImageGCHigh: o.ImageGCHighThreshold, ImageGCLow: o.ImageGCLowThreshold,
+		Containers: o.containerOptions, ServerNode: serverNode, KubeletToken: kubeletToken, Version: version,
 	}
 }
 
@@ -101,24 +177,13 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs := flag.NewFlagSet("kedge server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.String("config", "", "YAML file with any of the settings below (flags win)")
-	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "directory for the store, certificates, tokens, images and agent state")
-	fs.StringVar(&cfg.RunDir, "run-dir", cfg.RunDir, "directory for state that must not outlive a reboot")
 	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "HTTPS address of the API server")
-	fs.StringVar(&cfg.AdvertiseAddress, "advertise-address", cfg.AdvertiseAddress, "address clients and nodes use (default: first non-loopback address)")
-	fs.StringVar(&cfg.NodeName, "node-name", cfg.NodeName, "this node's name")
-	fs.StringVar(&cfg.KubeletListen, "kubelet-listen", cfg.KubeletListen, "HTTPS address of the node agent (logs, exec)")
 	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen, "raft transport address (mutual TLS with the cluster CA; advertised with --advertise-address)")
-	fs.StringVar(&cfg.CgroupRoot, "cgroup-root", cfg.CgroupRoot, "absolute cgroup path under which pods run")
-	fs.StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "this node's pod address range")
-	fs.StringVar(&cfg.Bridge, "bridge", cfg.Bridge, "name of the pod network bridge")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
-	fs.IntVar(&cfg.ImageGCHighThreshold, "image-gc-high-threshold", cfg.ImageGCHighThreshold, "percent of the image store's disk in use that starts image garbage collection")
-	fs.IntVar(&cfg.ImageGCLowThreshold, "image-gc-low-threshold", cfg.ImageGCLowThreshold, "percent of the image store's disk in use that image garbage collection frees down to")
-	fs.StringVar(&cfg.Registries, "registries", cfg.Registries, "registries.yaml with mirrors, credentials and TLS settings (default <data-dir>/registries.yaml or /etc/kedge/registries.yaml)")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "loopback host:port serving Go runtime profiles at /debug/pprof/ (default off)")
+	cfg.nodeOptions.addFlags(fs)
 	cfg.storeOptions.addFlags(fs)
 	cfg.clusterOptions.addFlags(fs)
-	cfg.containerOptions.addFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, errUsage
@@ -149,39 +214,13 @@ func findFlag(args []string, name string) string {
 
 // complete fills derived defaults and checks the values.
 func (c *serverConfig) complete() error {
-	var err error
-	if c.DataDir, err = filepath.Abs(c.DataDir); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
-	if c.RunDir, err = filepath.Abs(c.RunDir); err != nil {
-		return fmt.Errorf("run dir: %w", err)
-	}
-	for name, addr := range map[string]string{"listen": c.Listen, "kubelet-listen": c.KubeletListen, "raft-listen": c.RaftListen} {
+	for name, addr := range map[string]string{"listen": c.Listen, "raft-listen": c.RaftListen} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			return fmt.Errorf("--%s %q: %w", name, addr, err)
 		}
 	}
-	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
-		return fmt.Errorf("--pod-cidr %q: %w", c.PodCIDR, err)
-	}
-	if err := c.containerOptions.validate(); err != nil {
+	if err := c.nodeOptions.complete(); err != nil {
 		return err
-	}
-	if !strings.HasPrefix(c.CgroupRoot, "/") {
-		return fmt.Errorf("--cgroup-root %q must be an absolute cgroup path", c.CgroupRoot)
-	}
-	if c.NodeName == "" {
-		host, _ := os.Hostname()
-		c.NodeName = strings.ToLower(host)
-	}
-	if c.NodeName == "" {
-		return errors.New("--node-name is empty and the host name is unknown")
-	}
-	if c.AdvertiseAddress == "" {
-		c.AdvertiseAddress = firstHostIP()
-	}
-	if net.ParseIP(c.AdvertiseAddress) == nil {
-		return fmt.Errorf("--advertise-address %q is not an IP address", c.AdvertiseAddress)
 	}
 	if _, err := c.level(); err != nil {
 		return err
@@ -189,16 +228,15 @@ func (c *serverConfig) complete() error {
 	if err := validateDebugAddr(c.DebugAddr); err != nil {
 		return err
 	}
-	if err := c.clusterOptions.validate(); err != nil {
-		return err
-	}
-	return nil
+	return c.clusterOptions.validate()
 }
 
-func (c *serverConfig) level() (slog.Level, error) {
+func (c *serverConfig) level() (slog.Level, error) { return parseLevel(c.LogLevel) }
+
+func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
-	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
 	}
 	return l, nil
 }

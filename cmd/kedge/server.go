@@ -164,13 +164,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	nd, err := startNode(ctx, nodeSettings{
-		NodeName: cfg.NodeName, DataDir: cfg.DataDir, RunDir: cfg.RunDir, CgroupRoot: cfg.CgroupRoot,
-		KubeletListen: cfg.KubeletListen, AdvertiseAddress: cfg.AdvertiseAddress,
-		PodCIDR: cfg.PodCIDR, Bridge: cfg.Bridge, Registries: cfg.Registries,
-		ImageGCHigh: cfg.ImageGCHighThreshold, ImageGCLow: cfg.ImageGCLowThreshold,
-		Containers: cfg.containerOptions, ServerNode: true, KubeletToken: tokens.Get(auth.Kubelet), Version: version,
-	}, nodeClient, log)
+	nd, err := startNode(ctx, cfg.nodeOptions.settings(true, tokens.Get(auth.Kubelet)), nodeClient, log)
 	if err != nil {
 		return err
 	}

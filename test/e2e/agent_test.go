@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,10 +20,7 @@ type agentNode struct {
 	args    []string
 	bridge  string
 	cgroup  string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logMu   sync.Mutex
-	log     bytes.Buffer
+	process
 }
 
 // newAgentNode starts an agent-only node that joins srv with its join
@@ -70,36 +64,13 @@ func newAgentNode(t testing.TB, srv *server, extra ...string) *agentNode {
 
 func (a *agentNode) start(extra ...string) {
 	a.t.Helper()
-	a.cmd = exec.Command(binPath(a.t), append(a.args, extra...)...)
-	w := lockedWriter{&a.logMu, &a.log}
-	a.cmd.Stdout, a.cmd.Stderr = w, w
-	a.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatalf("start kedge agent: %v", err)
-	}
-	a.done = make(chan struct{})
-	go func() { a.cmd.Wait(); close(a.done) }()
+	a.launch(a.t, binPath(a.t), append(a.args, extra...))
 }
 
 func (a *agentNode) stop() {
-	select {
-	case <-a.done:
-		return
-	default:
+	if !a.terminate() {
+		a.t.Errorf("kedge agent did not stop within 30s of SIGTERM")
 	}
-	a.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-a.done:
-	case <-time.After(30 * time.Second):
-		a.cmd.Process.Kill()
-		<-a.done
-	}
-}
-
-func (a *agentNode) logs() string {
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	return a.log.String()
 }
 
 func (a *agentNode) teardown() {

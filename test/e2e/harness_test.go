@@ -78,16 +78,13 @@ var instanceSeq struct {
 
 // server is one running `kedge server` process.
 type server struct {
-	t        testing.TB
-	bin      string
-	dataDir  string
-	runDir   string
-	args     []string
-	apiPort  int
-	cmd      *exec.Cmd
-	done     chan struct{}
-	logMu    sync.Mutex
-	log      bytes.Buffer
+	t       testing.TB
+	bin     string
+	dataDir string
+	runDir  string
+	args    []string
+	apiPort int
+	process
 	instance int
 	kubecfg  string
 	bridge   string
@@ -190,17 +187,65 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
+// process is a kedge process a test started (server or agent) with its
+// output.
+type process struct {
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when it exited
+	logMu sync.Mutex
+	log   bytes.Buffer
+}
+
+// launch starts bin with args, output into log; it dies with the test.
+func (p *process) launch(t testing.TB, bin string, args []string) {
+	t.Helper()
+	p.cmd = exec.Command(bin, args...)
+	w := lockedWriter{&p.logMu, &p.log}
+	p.cmd.Stdout, p.cmd.Stderr = w, w
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s %s: %v", bin, args[0], err)
+	}
+	p.done = make(chan struct{})
+	go func() { p.cmd.Wait(); close(p.done) }()
+}
+
+// terminate sends SIGTERM (what systemd sends) and waits; after 30 s it
+// kills the process and reports false.
+func (p *process) terminate() bool {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return true
+	}
+	select {
+	case <-p.done:
+		return true
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return true
+	case <-time.After(30 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+		return false
+	}
+}
+
+// logs is the tail of the output.
+func (p *process) logs() string {
+	p.logMu.Lock()
+	defer p.logMu.Unlock()
+	b := p.log.Bytes()
+	if len(b) > 20000 {
+		b = b[len(b)-20000:]
+	}
+	return string(b)
+}
+
 func (s *server) start() {
 	s.t.Helper()
-	s.cmd = exec.Command(s.bin, s.args...)
-	w := lockedWriter{&s.logMu, &s.log}
-	s.cmd.Stdout, s.cmd.Stderr = w, w
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("start kedge: %v", err)
-	}
-	s.done = make(chan struct{})
-	go func() { s.cmd.Wait(); close(s.done) }()
+	s.launch(s.t, s.bin, s.args)
 	s.waitReady(90 * time.Second)
 }
 
@@ -225,35 +270,12 @@ func (s *server) waitReady(timeout time.Duration) {
 	s.t.Fatalf("kedge server not ready within %v:\n%s", timeout, s.logs())
 }
 
-func (s *server) logs() string {
-	s.logMu.Lock()
-	defer s.logMu.Unlock()
-	b := s.log.Bytes()
-	if len(b) > 20000 {
-		b = b[len(b)-20000:]
-	}
-	return string(b)
-}
-
 // stop ends the server with SIGTERM (what systemd sends) and waits.
 func (s *server) stop() {
-	if s.cmd == nil || s.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-s.done:
-		return
-	default:
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
+	if !s.terminate() {
 		s.t.Errorf("kedge server did not stop within 30s of SIGTERM")
 	}
-	if s.t.Failed() {
+	if s.t.Failed() && s.cmd != nil {
 		s.t.Logf("kedge server log (tail):\n%s", s.logs())
 	}
 }
