@@ -26,27 +26,12 @@ import (
 // process: API server, store (raft + SQLite), scheduler, controllers and
 // agent together. The agent's share cannot be separated from outside.
 func BenchmarkPods(b *testing.B) {
-	window := 30 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_WINDOW")); err == nil {
-		window = d
-	}
-	b.Logf("command: make bench (go test -run '^$' -bench Pods -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", window)
+	window := podBenchWindow(b, "Pods")
 	s := newServer(b)
 	rc := s.raw()
 	pid := s.cmd.Process.Pid
 	const ns = "bench-pods"
-	s.kubectl("1.32", "create", "namespace", ns)
-	// Pods are deleted here, not by the harness: 110 pods take longer than
-	// its 60 s deletion timeout.
-	b.Cleanup(func() {
-		if out, err := s.kubectlErr("1.32", "delete", "pods", "--all", "-n", ns, "--grace-period=1", "--timeout=10m"); err != nil {
-			b.Errorf("delete bench pods: %v\n%s", err, out)
-		}
-	})
-	// Other work on the machine skews the figures; say how busy it was.
-	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		b.Logf("load average at start: %s", strings.TrimSpace(string(la)))
-	}
+	podBenchNamespace(b, s, ns)
 	capacity := allocatablePods(b, rc)
 	b.Logf("node allocatable pods: %d", capacity)
 
@@ -437,11 +422,7 @@ func addLogTimes(s *server, starts []podStart) {
 // the runtime issue sets targets for. The server node is cordoned, so every
 // pod runs on the agent node.
 func BenchmarkAgentPods(b *testing.B) {
-	window := 30 * time.Second
-	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_WINDOW")); err == nil {
-		window = d
-	}
-	b.Logf("command: make bench (go test -run '^$' -bench AgentPods -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", window)
+	window := podBenchWindow(b, "AgentPods")
 	s := newServer(b)
 	var extra []string
 	if p := os.Getenv("KEDGE_BENCH_DEBUG_PORT"); p != "" { // the agent's Go profiles, to see where memory goes
@@ -452,15 +433,7 @@ func BenchmarkAgentPods(b *testing.B) {
 	rc := s.raw()
 	pid := a.cmd.Process.Pid
 	const ns = "bench-agent-pods"
-	s.kubectl("1.32", "create", "namespace", ns)
-	b.Cleanup(func() {
-		if out, err := s.kubectlErr("1.32", "delete", "pods", "--all", "-n", ns, "--grace-period=1", "--timeout=10m"); err != nil {
-			b.Errorf("delete bench pods: %v\n%s", err, out)
-		}
-	})
-	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		b.Logf("load average at start: %s", strings.TrimSpace(string(la)))
-	}
+	podBenchNamespace(b, s, ns)
 	type usage struct {
 		pods           int
 		rssMiB, cpuPct float64
@@ -491,4 +464,30 @@ func BenchmarkAgentPods(b *testing.B) {
 		b.Logf("  %-6d %10.1f %14.2f  %s", u.pods, u.rssMiB, u.cpuPct, u.parts)
 	}
 	b.Logf("  targets: agent RSS <= 25 MB at 0 pods, <= 40 MB at 110 pods")
+}
+
+// podBenchWindow is the CPU measuring window (KEDGE_BENCH_WINDOW, default
+// 30s); it logs the command that runs benchmark name.
+func podBenchWindow(b *testing.B, name string) time.Duration {
+	window := 30 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_WINDOW")); err == nil {
+		window = d
+	}
+	b.Logf("command: make bench (go test -run '^$' -bench %s -benchtime 1x ./test/e2e); CPU window %v (KEDGE_BENCH_WINDOW)", name, window)
+	return window
+}
+
+// podBenchNamespace creates ns, whose pods the benchmark deletes itself
+// (110 pods take longer than the harness's 60 s deletion timeout), and
+// logs how busy the machine is: other work skews the figures.
+func podBenchNamespace(b *testing.B, s *server, ns string) {
+	s.kubectl("1.32", "create", "namespace", ns)
+	b.Cleanup(func() {
+		if out, err := s.kubectlErr("1.32", "delete", "pods", "--all", "-n", ns, "--grace-period=1", "--timeout=10m"); err != nil {
+			b.Errorf("delete bench pods: %v\n%s", err, out)
+		}
+	})
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		b.Logf("load average at start: %s", strings.TrimSpace(string(la)))
+	}
 }
