@@ -64,13 +64,16 @@ type localReader interface {
 // on the mod revision, which the leader checks, catches a stale copy, and
 // every answer that a stale copy could make wrong (not found, a
 // resourceVersion precondition that fails, no change) is decided again
-// on a linearizable read. On a follower this saves a round trip to the
-// leader and a quorum check per update.
+// on a linearizable read; so is a dry run, which writes nothing for a
+// compare to check. On a follower this saves a round trip to the leader
+// and a quorum check per update.
 func (s *Server) update(ctx context.Context, res *resource, namespace, name string, kind updateKind, mutate mutation, dryRun bool) (updateOutcome, error) {
 	key := res.key(namespace, name)
 	local, _ := s.cfg.Store.(localReader)
 	for attempt := 1; ; attempt++ {
-		fresh := local == nil || attempt > 1 // a conflict retries on a linearizable read
+		// A conflict retries on a linearizable read; a dry run writes
+		// nothing, so no compare would catch a stale copy.
+		fresh := local == nil || attempt > 1 || dryRun
 		var cur runtime.Object
 		var kv raftstore.KeyValue
 		var err error

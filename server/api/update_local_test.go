@@ -95,6 +95,12 @@ func TestUpdateFromStaleLocalCopy(t *testing.T) {
 	if r2, _ := ls.Revision(context.Background()); r2 != rev {
 		t.Fatalf("no-op update moved the revision %d -> %d", rev, r2)
 	}
+	// A dry run answers from the real state, not from the stale copy.
+	var dry corev1.Pod
+	env.mustDo(200, "PUT", "/api/v1/namespaces/ns/pods/a?dryRun=All", mustJSON(t, label(orig, "dry", ""))).into(t, &dry)
+	if dry.ResourceVersion != back.ResourceVersion {
+		t.Fatalf("dry run answered at resourceVersion %s, the object is at %s", dry.ResourceVersion, back.ResourceVersion)
+	}
 	// Not in the local copy (created through another server): updated.
 	b := env.createPod("ns", "b", "", "")
 	var out corev1.Pod
