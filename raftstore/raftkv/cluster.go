@@ -14,14 +14,14 @@ import (
 // applyLocal proposes an encoded command on this server, which must lead,
 // and waits for the FSM's answer. It returns the entry's raft index so a
 // follower that forwarded it can wait until it applied it too.
-func (s *Store) applyLocal(ctx context.Context, what string, data []byte) (raftstore.KeyValue, uint64, error) {
+func (s *Store) applyLocal(ctx context.Context, what string, data, tag []byte) (raftstore.KeyValue, uint64, error) {
 	var timeout time.Duration // 0: wait for room in raft's queue as long as ctx allows
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
 			return raftstore.KeyValue{}, 0, fmt.Errorf("%s: %w", what, context.DeadlineExceeded)
 		}
 	}
-	f := s.raft.Apply(data, timeout)
+	f := s.raft.ApplyLog(raft.Log{Data: data, Extensions: tag}, timeout)
 	if err := waitFuture(ctx, f); err != nil {
 		return raftstore.KeyValue{}, 0, fmt.Errorf("%s: %w", what, err)
 	}

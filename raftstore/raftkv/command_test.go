@@ -90,7 +90,7 @@ func TestFSMUnknownCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	f := newFSM(db, newBroadcaster(), testConfig(t, "").Logger, "")
+	f := newFSM(db, newBroadcaster(), testConfig(t, "").Logger, "", nil)
 	create, _ := encodeOp(statedb.Op{Kind: statedb.OpCreate, Key: "k", Value: []byte("v")})
 	resp := f.ApplyBatch([]*raft.Log{
 		{Index: 1, Type: raft.LogConfiguration},

@@ -32,6 +32,9 @@ type fwdRequest struct {
 	Addr string `json:"addr,omitempty"`
 	// TimeoutMS is what is left of the caller's deadline (0: none).
 	TimeoutMS int64 `json:"timeoutMs,omitempty"`
+	// Tag is the request tag the leader puts in the entry of an apply
+	// (settle.go); servers before tags ignore it.
+	Tag []byte `json:"tag,omitempty"`
 }
 
 type fwdResponse struct {
@@ -43,6 +46,11 @@ type fwdResponse struct {
 	// an update), left out of the answer because the caller has it
 	// (multiplexed connections only).
 	ValueOmitted bool `json:"valueOmitted,omitempty"`
+	// Tagged: the apply's entry carries the request's tag (this server
+	// tags entries; settle.go).
+	Tagged bool `json:"tagged,omitempty"`
+	// Leader is the ID of the server that handed out a read index.
+	Leader string `json:"leader,omitempty"`
 	// Code names a sentinel error (wireErrors); Msg is the error's text.
 	Code string `json:"code,omitempty"`
 	Msg  string `json:"msg,omitempty"`
@@ -173,12 +181,17 @@ func (s *Store) handleForward(ctx context.Context, req fwdRequest) fwdResponse {
 			err = errNotLeaderNoApply
 			break
 		}
-		resp.KV, resp.Index, err = s.applyLocal(ctx, "forwarded write", req.Cmd)
+		var tag []byte
+		if validTag(req.Tag) {
+			tag, resp.Tagged = req.Tag, true
+		}
+		resp.KV, resp.Index, err = s.applyLocal(ctx, "forwarded write", req.Cmd, tag)
 		if errors.Is(err, raft.ErrNotLeader) {
 			err = fmt.Errorf("%w: %w", errNotLeaderNoApply, err)
 		}
 	case "readindex":
 		resp.Index, err = s.leaderReadIndex(ctx)
+		resp.Leader = s.cfg.NodeID
 	case "join":
 		resp.Suffrage, err = s.joinLocal(ctx, req.ID, req.Addr)
 	case "remove":
@@ -367,10 +380,14 @@ func (s *Store) toLeader(ctx context.Context, req fwdRequest, local func(context
 		var err error
 		if s.raft.State() == raft.Leader {
 			resp, err = local(ctx)
-		} else if addr, _ := s.raft.LeaderWithID(); addr != "" {
+		} else if addr, id := s.raft.LeaderWithID(); addr != "" {
 			resp, err = s.call(ctx, string(addr), req)
 			if err == nil {
 				err = decodeErr(resp.Code, resp.Msg)
+			}
+			var lost *connLostError
+			if errors.As(err, &lost) {
+				lost.leader = string(id)
 			}
 		} else {
 			err = errNoLeader

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,13 @@ import (
 // peer speaks this protocol; an older server closes the connection instead,
 // and the client falls back to connForward for that peer for a while.
 const muxHello byte = 'm'
+
+// muxTagsHello follows muxHello from servers that put request tags in the
+// entries of forwarded writes (settle.go), in the same write, so a client
+// finds it already read with the hello. Clients before tags skip it as
+// JSON whitespace; a client that does not see it learns the same from the
+// first answer with Tagged.
+const muxTagsHello byte = '\t'
 
 // muxLegacyRetry is how long a peer that did not answer muxHello is spoken
 // to with the one-request-per-connection protocol before asking again (it
@@ -50,7 +58,12 @@ func (s *Store) serveForwardMux(c net.Conn) {
 	defer c.Close()
 	stop := context.AfterFunc(s.bgCtx, func() { c.Close() })
 	defer stop()
-	if _, err := c.Write([]byte{muxHello}); err != nil {
+	fault := s.testMuxFault.Load()
+	hello := []byte{muxHello, muxTagsHello}
+	if fault != nil && fault.ignoreTags {
+		hello = hello[:1]
+	}
+	if _, err := c.Write(hello); err != nil {
 		return
 	}
 	select { // a peer may ask while this server is still starting raft
@@ -85,8 +98,23 @@ func (s *Store) serveForwardMux(c net.Conn) {
 			if req.TimeoutMS > 0 {
 				ctx, cancel = context.WithTimeout(s.bgCtx, time.Duration(req.TimeoutMS)*time.Millisecond)
 			}
+			fault := s.testMuxFault.Load()
+			if fault != nil && req.Kind == "apply" {
+				if fault.ignoreTags {
+					req.Tag = nil
+				}
+				if fault.dropRequest {
+					fault.fired(c)
+					cancel()
+					return
+				}
+			}
 			resp := muxResponse{RID: req.RID, fwdResponse: s.handleForward(ctx, req.fwdRequest)}
 			cancel()
+			if fault != nil && req.Kind == "apply" && fault.dropAnswer {
+				fault.fired(c)
+				return
+			}
 			if req.Kind == "apply" && resp.Code == "" && len(req.Cmd) > 0 && (req.Cmd[0] == cmdCreate || req.Cmd[0] == cmdUpdate) {
 				// The caller sent the value: not again, base64 in JSON.
 				resp.KV.Value, resp.ValueOmitted = nil, true
@@ -104,6 +132,29 @@ func (s *Store) serveForwardMux(c net.Conn) {
 				c.Close()
 			}
 		}()
+	}
+}
+
+// muxFault makes the server side of multiplexed forwarding fail in tests
+// (Store.testMuxFault; nil otherwise).
+type muxFault struct {
+	// dropRequest closes the connection instead of running an apply, as a
+	// leader killed before it appended the entry.
+	dropRequest bool
+	// dropAnswer closes the connection instead of answering an apply it
+	// ran, as a leader killed after it appended the entry.
+	dropAnswer bool
+	// ignoreTags: the server does not tag entries, as servers before tags.
+	ignoreTags bool
+	// onFire, if set, is called (once per dropped request) after the
+	// connection was closed.
+	onFire func()
+}
+
+func (f *muxFault) fired(c net.Conn) {
+	c.Close()
+	if f.onFire != nil {
+		f.onFire()
 	}
 }
 
@@ -199,6 +250,9 @@ type muxConn struct {
 	wmu sync.Mutex
 	enc *json.Encoder
 
+	// tagged: the peer answered with Tagged here (settle.go).
+	tagged atomic.Bool
+
 	mu      sync.Mutex
 	next    uint64
 	pending map[uint64]chan fwdResponse
@@ -224,6 +278,11 @@ func (s *Store) dialMux(addr string) (*muxConn, error) {
 		return nil, fmt.Errorf("wait for %s to accept forwarding: %w", addr, err)
 	}
 	mc := &muxConn{c: c, enc: json.NewEncoder(c), pending: map[uint64]chan fwdResponse{}, done: make(chan struct{})}
+	if br.Buffered() > 0 {
+		if next, _ := br.Peek(1); next[0] == muxTagsHello {
+			mc.tagged.Store(true)
+		}
+	}
 	go mc.readLoop(json.NewDecoder(br))
 	return mc, nil
 }
@@ -239,6 +298,9 @@ func (mc *muxConn) readLoop(dec *json.Decoder) {
 		if err := dec.Decode(&resp); err != nil {
 			mc.close(err)
 			return
+		}
+		if resp.Tagged {
+			mc.tagged.Store(true)
 		}
 		mc.mu.Lock()
 		ch := mc.pending[resp.RID]
@@ -314,6 +376,6 @@ func (mc *muxConn) roundTrip(ctx context.Context, req fwdRequest) (fwdResponse, 
 			return resp, nil
 		default:
 		}
-		return fwdResponse{}, mc.err
+		return fwdResponse{}, &connLostError{err: mc.err, tagged: mc.tagged.Load()}
 	}
 }

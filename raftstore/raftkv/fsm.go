@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 
@@ -34,12 +35,18 @@ type fsm struct {
 	// compacted is poked (without blocking) after a compaction was applied,
 	// so local maintenance can give the space back soon.
 	compacted chan struct{}
+	// tags receives the results of this server's tagged writes (nil: no
+	// one waits, as in an offline reset).
+	tags *tagWaiters
+	// restores counts starts and ends of snapshot restores (odd while one
+	// runs): a write applied by one has no result for its waiter.
+	restores atomic.Uint64
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
 
-func newFSM(db *statedb.DB, bc *broadcaster, log *slog.Logger, tmpDir string) *fsm {
-	return &fsm{db: db, bc: bc, log: log, tmpDir: tmpDir, compacted: make(chan struct{}, 1), progress: newProgress()}
+func newFSM(db *statedb.DB, bc *broadcaster, log *slog.Logger, tmpDir string, tags *tagWaiters) *fsm {
+	return &fsm{db: db, bc: bc, log: log, tmpDir: tmpDir, compacted: make(chan struct{}, 1), progress: newProgress(), tags: tags}
 }
 
 // Apply applies one entry.
@@ -87,7 +94,11 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 			default:
 			}
 		}
-		resp[i] = &applyResponse{KV: r.KV, Err: r.Err}
+		ar := &applyResponse{KV: r.KV, Err: r.Err}
+		if f.tags != nil && len(logs[i].Extensions) > 0 {
+			f.tags.deliver(logs[i].Extensions, logs[i].Index, ar)
+		}
+		resp[i] = ar
 	}
 	return resp
 }
@@ -102,6 +113,8 @@ func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 // feeds no longer continue what they replayed; they watch again.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
+	f.restores.Add(1)
+	defer f.restores.Add(1)
 	if err := f.db.Restore(context.Background(), rc); err != nil {
 		return err
 	}

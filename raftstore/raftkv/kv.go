@@ -114,13 +114,33 @@ func (s *Store) apply(ctx context.Context, op statedb.Op) (raftstore.KeyValue, e
 	if err != nil {
 		return raftstore.KeyValue{}, err
 	}
-	resp, err := s.toLeader(ctx, fwdRequest{Kind: "apply", Cmd: data}, func(ctx context.Context) (fwdResponse, error) {
-		kv, idx, err := s.applyLocal(ctx, what, data)
-		if errors.Is(err, raft.ErrNotLeader) {
+	// Tagged (settle.go), so that a write whose answer is lost with its
+	// leader can still be answered.
+	tw := s.tags.register(s.fsm.restores.Load())
+	defer s.tags.forget(tw)
+	req := fwdRequest{Kind: "apply", Cmd: data, Tag: tw.tag}
+	local := func(ctx context.Context) (fwdResponse, error) {
+		kv, idx, err := s.applyLocal(ctx, what, data, tw.tag)
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
 			err = fmt.Errorf("%w: %w", errNotLeaderNoApply, err)
+		case errors.Is(err, raft.ErrLeadershipLost):
+			err = &connLostError{err: err, tagged: true, leader: s.cfg.NodeID}
 		}
 		return fwdResponse{KV: kv, Index: idx}, err
-	})
+	}
+	resp, err := s.toLeader(ctx, req, local)
+	for {
+		var lost *connLostError
+		if !errors.As(err, &lost) || !lost.tagged || lost.leader == "" {
+			break
+		}
+		sresp, serr, settled := s.settle(ctx, tw, lost.leader, req, local)
+		if !settled {
+			break
+		}
+		resp, err = sresp, serr
+	}
 	// A forwarded write (also one the FSM refused, which still has an
 	// index) returns once applied here too, so a read on this server that
 	// follows it sees it (the Store contract).

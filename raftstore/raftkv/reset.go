@@ -68,7 +68,7 @@ func ResetCluster(ctx context.Context, cfg Config) error {
 	}
 	_, trans := raft.NewInmemTransport(addr)
 	defer trans.Close()
-	f := newFSM(db, newBroadcaster(), logger, cfg.DataDir)
+	f := newFSM(db, newBroadcaster(), logger, cfg.DataDir, nil)
 	conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: rc.LocalID, Address: addr}}}
 	if err := raft.RecoverCluster(rc, f, logs, logs, snaps, trans, conf); err != nil {
 		return fmt.Errorf("reset cluster in %s: %w", cfg.DataDir, err)

@@ -42,6 +42,10 @@ type Store struct {
 	db        *statedb.DB
 	fsm       *fsm
 	bc        *broadcaster
+	// tags are this server's writes waiting for their outcome (settle.go).
+	tags *tagWaiters
+	// testMuxFault, set by tests only, makes forwarding fail on purpose.
+	testMuxFault atomic.Pointer[muxFault]
 
 	gate gate
 	// barrierTerm is the raft term in which a barrier was last applied
@@ -132,7 +136,10 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 	closers = append(closers, func() error { s.mux.Close(); <-fwdDone; s.fwd.closeAll(); s.fwdMux.closeAll(); return nil })
 	s.fwdDone = fwdDone
 
-	s.fsm = newFSM(s.db, s.bc, logger, cfg.DataDir)
+	if s.tags, err = newTagWaiters(); err != nil {
+		return nil, err
+	}
+	s.fsm = newFSM(s.db, s.bc, logger, cfg.DataDir, s.tags)
 
 	rc, err := s.raftConfig(snaps)
 	if err != nil {

@@ -95,6 +95,22 @@ func benchTargetWanted(name string) bool {
 	return only == "" || strings.Contains(","+only+",", ","+name+",")
 }
 
+// benchClientCounts is the client counts of the store cells: 1, 16 and 64,
+// or those KEDGE_BENCH_CLIENTS (comma-separated) names, e.g. to profile
+// one cell.
+func benchClientCounts() []int {
+	var counts []int
+	for _, f := range strings.Split(os.Getenv("KEDGE_BENCH_CLIENTS"), ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+			counts = append(counts, n)
+		}
+	}
+	if len(counts) == 0 {
+		return []int{1, 16, 64}
+	}
+	return counts
+}
+
 // storeCell is one measured cell: a target, an operation and a number of
 // concurrent clients.
 type storeCell struct {
@@ -110,7 +126,7 @@ type storeCell struct {
 // whichever ran at the time.
 func runStoreCells(b *testing.B, tgs []*kvTarget, d time.Duration) []storeCell {
 	var cells []storeCell
-	for _, clients := range []int{1, 16, 64} {
+	for _, clients := range benchClientCounts() {
 		keys := make([][]string, clients)
 		var all []string
 		for w := range keys {
