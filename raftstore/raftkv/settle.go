@@ -158,6 +158,11 @@ func (e *connLostError) Unwrap() error { return e.err }
 // unknown, and the caller keeps its error.
 func (s *Store) settle(ctx context.Context, tw *tagWaiter, lost string, req fwdRequest, local func(context.Context) (fwdResponse, error)) (resp fwdResponse, err error, settled bool) {
 	s.log.Info("answer of a forwarded write lost; settling it through the apply stream", "leader", lost)
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, leaderWait)
+		defer cancel()
+	}
 	graceEnd := time.Now().Add(sameLeaderGrace)
 	for {
 		if resp, err, ok := tw.applied(); ok {

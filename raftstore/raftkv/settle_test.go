@@ -51,9 +51,14 @@ func transferTo(t *testing.T, leader, to *Store) {
 }
 
 // A create whose answer is lost although the leader stays is answered from
-// the writer's own apply stream: once, with the leader's result.
+// the writer's own apply stream: once, with the leader's result. It is the
+// first request on its connection: the leader's hello said it tags.
 func TestSettleAnswerLostLeaderStays(t *testing.T) {
 	ctx, leader, writer, _ := threeServers(t)
+	if _, mc, _ := writer.fwdMux.current(leader.Addr()); mc != nil {
+		mc.c.Close()
+		<-mc.done
+	}
 	fired := dropOnce(leader, muxFault{dropAnswer: true})
 	kv, err := writer.Create(ctx, "/a", []byte("v"))
 	if err != nil {
