@@ -74,47 +74,36 @@ func TestSettleAnswerLostLeaderStays(t *testing.T) {
 	}
 }
 
-// A create the leader never appended, lost with a connection that broke,
-// is sent again once another leader shows it was not committed: exactly
-// one create happens (a second one would answer ErrKeyExists).
-func TestSettleRequestLostLeaderChanges(t *testing.T) {
-	ctx, leader, writer, other := threeServers(t)
-	fired := dropOnce(leader, muxFault{dropRequest: true})
-	done := make(chan error, 1)
-	go func() {
-		_, err := writer.Create(ctx, "/b", []byte("v"))
-		done <- err
-	}()
-	<-fired
-	transferTo(t, leader, other)
-	if err := <-done; err != nil {
-		t.Fatalf("create lost with the old leader: %v", err)
-	}
-	got, err := other.Get(ctx, "/b")
-	if err != nil || string(got.Value) != "v" || got.CreateRevision != got.ModRevision {
-		t.Fatalf("after the settled create: %+v, %v", got, err)
-	}
-}
-
-// A create the old leader appended and committed, whose answer was lost,
-// is not sent again after the leader changed: the writer finds it in its
-// apply stream.
-func TestSettleAnswerLostLeaderChanges(t *testing.T) {
-	ctx, leader, writer, other := threeServers(t)
-	fired := dropOnce(leader, muxFault{dropAnswer: true})
-	done := make(chan error, 1)
-	go func() {
-		_, err := writer.Create(ctx, "/c", []byte("v"))
-		done <- err
-	}()
-	<-fired
-	transferTo(t, leader, other)
-	if err := <-done; err != nil {
-		t.Fatalf("create whose answer was lost with the old leader: %v", err)
-	}
-	got, err := other.Get(ctx, "/c")
-	if err != nil || got.CreateRevision != got.ModRevision {
-		t.Fatalf("after the settled create: %+v, %v", got, err)
+// A create whose connection to the leader broke, after which the leadership
+// moves, happens exactly once (a second create would answer ErrKeyExists):
+// sent again when the old leader never appended it, found in the writer's
+// apply stream when the old leader committed it but the answer was lost.
+func TestSettleLeaderChanges(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault muxFault
+	}{
+		{"request lost", muxFault{dropRequest: true}},
+		{"answer lost", muxFault{dropAnswer: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, leader, writer, other := threeServers(t)
+			fired := dropOnce(leader, tc.fault)
+			done := make(chan error, 1)
+			go func() {
+				_, err := writer.Create(ctx, "/b", []byte("v"))
+				done <- err
+			}()
+			<-fired
+			transferTo(t, leader, other)
+			if err := <-done; err != nil {
+				t.Fatalf("create lost with the old leader: %v", err)
+			}
+			got, err := other.Get(ctx, "/b")
+			if err != nil || string(got.Value) != "v" || got.CreateRevision != got.ModRevision {
+				t.Fatalf("after the settled create: %+v, %v", got, err)
+			}
+		})
 	}
 }
 
