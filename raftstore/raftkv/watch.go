@@ -92,18 +92,22 @@ func (w *watcher) replay(page []raftstore.Event) bool {
 	}
 }
 
-// live forwards the subscription until it closes (lag, reset, close) or
-// ctx ends.
+// live forwards the subscription until it ends (lag, reset, close) or ctx
+// ends.
 func (w *watcher) live(sub *subscription) {
 	for {
-		select {
-		case ev, ok := <-sub.ch:
-			if !ok {
-				return
-			}
+		ev, ok, ended := sub.next()
+		switch {
+		case ok:
 			if !w.send(ev) {
 				return
 			}
+			continue
+		case ended:
+			return
+		}
+		select {
+		case <-sub.ready:
 		case <-w.ctx.Done():
 			return
 		}

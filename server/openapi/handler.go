@@ -89,14 +89,19 @@ func (d *Documents) serve(w http.ResponseWriter, r *http.Request, doc *document,
 			if (clause.typ != typ && clause.typ != "*") || (clause.sub != sub && clause.sub != "*") {
 				continue
 			}
-			body := doc.json
+			body, err := doc.gz, error(nil)
 			if o.proto {
-				pb, err := doc.protobuf()
-				if err != nil {
+				if body, err = doc.protobuf(); err != nil {
 					http.Error(w, "encode the OpenAPI document as protobuf: "+err.Error(), http.StatusInternalServerError)
 					return
 				}
-				body = pb
+			}
+			w.Header().Add("Vary", "Accept-Encoding")
+			if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+				w.Header().Set("Content-Encoding", "gzip")
+			} else if body, err = expand(body); err != nil {
+				http.Error(w, err.Error(), http.StatusInternalServerError)
+				return
 			}
 			w.Header().Set("Content-Type", o.contentType)
 			w.Header().Set("Etag", strconv.Quote(doc.etag))
@@ -107,6 +112,26 @@ func (d *Documents) serve(w http.ResponseWriter, r *http.Request, doc *document,
 		}
 	}
 	http.Error(w, "not acceptable: the document is served as "+offerList(offers), http.StatusNotAcceptable)
+}
+
+// acceptsGzip reports whether an Accept-Encoding header allows gzip: named,
+// or "*", with a quality above zero.
+func acceptsGzip(header string) bool {
+	for _, part := range strings.Split(header, ",") {
+		coding, params, _ := strings.Cut(part, ";")
+		coding = strings.ToLower(strings.TrimSpace(coding))
+		if coding != "gzip" && coding != "x-gzip" && coding != "*" {
+			continue
+		}
+		k, v, _ := strings.Cut(strings.TrimSpace(params), "=")
+		if strings.TrimSpace(k) == "q" {
+			if q, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || q <= 0 {
+				continue
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func offerList(offers []offer) string {

@@ -1,6 +1,9 @@
 package openapi
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -27,6 +30,9 @@ func TestHandler(t *testing.T) {
 		etag        string
 		location    string
 		cacheable   bool
+		// gzip: the answer must be gzip-encoded (it is expanded before
+		// check); otherwise it must not be.
+		gzip bool
 		// check inspects the body; nil means the body is not checked.
 		check func(t *testing.T, body []byte)
 	}{
@@ -51,6 +57,26 @@ func TestHandler(t *testing.T) {
 			name: "v2 protobuf preferred by q", path: "/openapi/v2",
 			header: map[string]string{"Accept": "application/json;q=0.5, " + mediaV2Proto},
 			code:   200, contentType: mediaV2Proto,
+		},
+		{
+			name: "v2 gzip for a client that accepts it", path: "/openapi/v2", header: map[string]string{"Accept-Encoding": "gzip"},
+			code: 200, contentType: mediaJSON, etag: v2ETag, gzip: true,
+			check: func(t *testing.T, b []byte) { expectPrefix(t, b, `{"swagger":"2.0"`) },
+		},
+		{
+			name: "v2 identity when gzip has q=0", path: "/openapi/v2", header: map[string]string{"Accept-Encoding": "gzip;q=0, identity"},
+			code: 200, contentType: mediaJSON,
+			check: func(t *testing.T, b []byte) { expectPrefix(t, b, `{"swagger":"2.0"`) },
+		},
+		{
+			name: "v2 protobuf gzip", path: "/openapi/v2", header: map[string]string{"Accept": mediaV2ProtoAt, "Accept-Encoding": "deflate, gzip"},
+			code: 200, contentType: mediaV2Proto, gzip: true,
+			check: func(t *testing.T, b []byte) {
+				var doc openapiv2.Document
+				if err := proto.Unmarshal(b, &doc); err != nil || doc.Swagger != "2.0" {
+					t.Fatalf("unmarshal gzip v2 protobuf: %v (swagger %q)", err, doc.Swagger)
+				}
+			},
 		},
 		{name: "v2 not acceptable", path: "/openapi/v2", header: map[string]string{"Accept": "application/xml"}, code: 406},
 		{name: "v2 not modified", path: "/openapi/v2", header: map[string]string{"If-None-Match": v2ETag}, code: 304},
@@ -122,8 +148,21 @@ func TestHandler(t *testing.T) {
 			if got := rec.Header().Get("Cache-Control") == immutableCacheMaxAge; got != tc.cacheable {
 				t.Errorf("Cache-Control %q, cacheable want %v", rec.Header().Get("Cache-Control"), tc.cacheable)
 			}
+			body := rec.Body.Bytes()
+			if enc := rec.Header().Get("Content-Encoding"); (enc == "gzip") != tc.gzip {
+				t.Fatalf("Content-Encoding %q, gzip want %v", enc, tc.gzip)
+			}
+			if tc.gzip && rec.Code == 200 {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatalf("gzip answer: %v", err)
+				}
+				if body, err = io.ReadAll(zr); err != nil {
+					t.Fatalf("gzip answer: %v", err)
+				}
+			}
 			if tc.check != nil {
-				tc.check(t, rec.Body.Bytes())
+				tc.check(t, body)
 			}
 		})
 	}
@@ -156,6 +195,26 @@ func TestHandlerConcurrentProtobuf(t *testing.T) {
 	for i := 1; i < n; i++ {
 		if b := <-bodies; b != first || len(b) == 0 {
 			t.Fatalf("concurrent protobuf answers differ or are empty")
+		}
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{
+		"":                         false,
+		"gzip":                     true,
+		"GZIP":                     true,
+		"deflate, gzip;q=1.0":      true,
+		"gzip;q=0":                 false,
+		"gzip;q=0.0, identity":     false,
+		"*":                        true,
+		"x-gzip":                   true,
+		"br, identity":             false,
+		"gzip;q=nonsense, br":      false,
+		"identity;q=0, gzip;q=0.5": true,
+	} {
+		if got := acceptsGzip(header); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", header, got, want)
 		}
 	}
 }
