@@ -37,11 +37,17 @@ const (
 
 	// connReceiveBufferSize is the size of the buffer we will use for reading RPC requests into
 	// on followers
-	connReceiveBufferSize = 256 * 1024 // 256KB
+	//
+	// kedge: 64KB, not 256KB. Every connection holds its buffer for its
+	// life (a leader keeps up to MaxPool+1 per follower, a follower one per
+	// incoming connection): 256KB each was ~2MB of a leader's live heap,
+	// twice that in RSS, on boxes with 1-4GB. kedge's appends are a few
+	// KB per entry, so a batch still fits in one or two writes.
+	connReceiveBufferSize = 64 * 1024 // 64KB
 
 	// connSendBufferSize is the size of the buffer we will use for sending RPC request data from
 	// the leader to followers.
-	connSendBufferSize = 256 * 1024 // 256KB
+	connSendBufferSize = 64 * 1024 // 64KB (kedge: see connReceiveBufferSize)
 
 	// minInFlightForPipelining is a property of our current pipelining
 	// implementation and must not be changed unless we change the invariants of
