@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -160,12 +159,6 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	// Opening the store and building the OpenAPI documents leave ~10 MiB of
-	// garbage behind; the runtime would give those pages back to the OS only
-	// minutes later, and until then they count in kedge's RSS on a box with
-	// little memory.
-	debug.FreeOSMemory()
-
 	nodeClient, err := client.New(srv.LoopbackConfig(tokens.Get(auth.Node)))
 	if err != nil {
 		return err
