@@ -117,21 +117,30 @@ func TestChurnFileSizeLevelsOff(t *testing.T) {
 	if rows > 100+cfg.CompactKeepRevisions+int64(updates/10) {
 		t.Fatalf("%d history rows kept after compaction", rows)
 	}
-	// Levelled off: after the first half, neither file is ever much bigger
-	// than its largest size during the first half (the WAL files grow and
-	// shrink in a sawtooth between checkpoints, so one sample at half time
-	// can sit at a trough); unbounded growth would double it. And the state
-	// file is near what its retained history needs (1000 revisions of
-	// 1 KiB and 100 live keys).
+	// Levelled off: once the run settled, neither file is much bigger than
+	// its largest size during the first half (the WAL files grow and shrink
+	// in a sawtooth between checkpoints, so one sample at half time can sit
+	// at a trough); unbounded growth would double it by the end. While the
+	// run goes on, a sample may peak higher (a raft snapshot or a
+	// checkpoint that a loaded machine, such as CI running packages in
+	// parallel, made late: 1.76x was seen), but not to twice that. And the
+	// state file is near what its retained history needs (1000 revisions
+	// of 1 KiB and 100 live keys).
 	var firstMax sample
 	for _, sm := range samples[:5] {
 		firstMax.state = max(firstMax.state, sm.state)
 		firstMax.raftLog = max(firstMax.raftLog, sm.raftLog)
 	}
-	for i, sm := range samples[5:] {
-		if sm.state > firstMax.state*3/2+(1<<20) || sm.raftLog > firstMax.raftLog*3/2+(1<<20) {
+	bigger := func(sm sample, num, den int64) bool {
+		return sm.state > firstMax.state*num/den+(1<<20) || sm.raftLog > firstMax.raftLog*num/den+(1<<20)
+	}
+	for i, sm := range samples[5:10] {
+		if bigger(sm, 2, 1) {
 			t.Errorf("sizes still growing at tenth %d: %+v vs at most %+v in the first half", i+6, sm, firstMax)
 		}
+	}
+	if settled := samples[10]; bigger(settled, 3, 2) {
+		t.Errorf("sizes after the run settled: %+v vs at most %+v in the first half", settled, firstMax)
 	}
 	if final := samples[len(samples)-1]; final.state > 8<<20 {
 		t.Errorf("state.db+wal is %d bytes for ~1100 rows of 1 KiB", final.state)
