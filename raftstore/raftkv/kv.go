@@ -135,7 +135,7 @@ func (s *Store) apply(ctx context.Context, op statedb.Op) (raftstore.KeyValue, e
 		if !errors.As(err, &lost) || !lost.tagged || lost.leader == "" {
 			break
 		}
-		sresp, serr, settled := s.settle(ctx, tw, lost.leader, req, local)
+		sresp, settled, serr := s.settle(ctx, tw, lost.leader, req, local)
 		if !settled {
 			break
 		}

@@ -126,13 +126,14 @@ func validTag(b []byte) bool {
 	return len(b) == tagLen && string(b[:len(tagMagic)]) == tagMagic
 }
 
-// applied returns the waiter's outcome once the FSM delivered it.
-func (tw *tagWaiter) applied() (fwdResponse, error, bool) {
+// applied returns the waiter's outcome (ok) once the FSM delivered it; err
+// is the write's own result.
+func (tw *tagWaiter) applied() (resp fwdResponse, ok bool, err error) {
 	select {
 	case <-tw.done:
-		return fwdResponse{KV: tw.res.KV, Index: tw.index}, tw.res.Err, true
+		return fwdResponse{KV: tw.res.KV, Index: tw.index}, true, tw.res.Err
 	default:
-		return fwdResponse{}, nil, false
+		return fwdResponse{}, false, nil
 	}
 }
 
@@ -155,8 +156,8 @@ func (e *connLostError) Unwrap() error { return e.err }
 // leader lost was lost (see the comment at the top of this file). It
 // returns the write's result, or the result of sending it again once it
 // surely was not committed; settled is false when the outcome stays
-// unknown, and the caller keeps its error.
-func (s *Store) settle(ctx context.Context, tw *tagWaiter, lost string, req fwdRequest, local func(context.Context) (fwdResponse, error)) (resp fwdResponse, err error, settled bool) {
+// unknown, and the caller keeps its error; err is the write's own result.
+func (s *Store) settle(ctx context.Context, tw *tagWaiter, lost string, req fwdRequest, local func(context.Context) (fwdResponse, error)) (resp fwdResponse, settled bool, err error) {
 	s.log.Info("answer of a forwarded write lost; settling it through the apply stream", "leader", lost)
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -165,32 +166,32 @@ func (s *Store) settle(ctx context.Context, tw *tagWaiter, lost string, req fwdR
 	}
 	graceEnd := time.Now().Add(sameLeaderGrace)
 	for {
-		if resp, err, ok := tw.applied(); ok {
-			return resp, err, true
+		if resp, ok, err := tw.applied(); ok {
+			return resp, true, err
 		}
 		idx, leader, rerr := s.readIndexAnyLeader(ctx)
 		if rerr == nil && leader != "" && leader != lost {
 			if werr := s.waitApplied(ctx, idx); werr != nil {
-				return fwdResponse{}, nil, false
+				return fwdResponse{}, false, nil
 			}
-			if resp, err, ok := tw.applied(); ok {
-				return resp, err, true
+			if resp, ok, err := tw.applied(); ok {
+				return resp, true, err
 			}
 			if r := s.fsm.restores.Load(); r != tw.restores || r%2 == 1 {
-				return fwdResponse{}, nil, false // a snapshot may hold it
+				return fwdResponse{}, false, nil // a snapshot may hold it
 			}
 			s.log.Info("forwarded write was not committed; sending it again", "leader", leader)
 			resp, err = s.toLeader(ctx, req, local)
-			return resp, err, true
+			return resp, true, err
 		}
 		if rerr == nil && leader == lost && time.Now().After(graceEnd) {
-			return fwdResponse{}, nil, false
+			return fwdResponse{}, false, nil
 		}
 		select {
 		case <-ctx.Done():
-			return fwdResponse{}, nil, false
+			return fwdResponse{}, false, nil
 		case <-s.closing:
-			return fwdResponse{}, nil, false
+			return fwdResponse{}, false, nil
 		case <-tw.done:
 		case <-time.After(20 * time.Millisecond):
 		}

@@ -148,13 +148,13 @@ func TestTagWaitersDeliver(t *testing.T) {
 	res := &applyResponse{KV: raftstore.KeyValue{Key: "/x", ModRevision: 7}}
 	b.deliver(tw.tag, 9, res) // another server's session
 	a.deliver(append([]byte("xx"), tw.tag[2:]...), 9, res)
-	if _, _, ok := tw.applied(); ok {
+	if _, ok, _ := tw.applied(); ok {
 		t.Fatal("delivered through another session or a bad tag")
 	}
 	a.deliver(tw.tag, 9, res)
-	resp, err, ok := tw.applied()
+	resp, ok, err := tw.applied()
 	if !ok || err != nil || resp.Index != 9 || resp.KV.ModRevision != 7 {
-		t.Fatalf("applied() = %+v, %v, %v", resp, err, ok)
+		t.Fatalf("applied() = %+v, %v, %v", resp, ok, err)
 	}
 	a.deliver(tw.tag, 10, res) // a second delivery finds no waiter
 	if len(a.m) != 0 {

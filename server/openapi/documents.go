@@ -90,9 +90,6 @@ func (d *document) protobuf() ([]byte, error) {
 	return d.protoGz, d.protoErr
 }
 
-// json returns the JSON form, expanded.
-func (d *document) json() ([]byte, error) { return expand(d.gz) }
-
 func compress(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
