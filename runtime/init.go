@@ -3,6 +3,8 @@ package runtime
 import (
 	"github.com/opencontainers/runc/libcontainer"
 
+	"kedge.dev/kedge/internal/timerslack"
+
 	// The device cgroup manager: without it libcontainer cannot apply the
 	// device rules every container has.
 	_ "github.com/opencontainers/cgroups/devices"
@@ -24,5 +26,10 @@ import (
 //
 // It never returns: it becomes the container's process or exits.
 func ContainerInit() {
+	// The init inherited kedge's timer slack (kedge server sets a larger
+	// one for itself); the container's processes get the kernel's default,
+	// as under runc or containerd, whichever thread ends up exec'ing them.
+	// Nothing to report to if this fails: the slack only changes timing.
+	_ = timerslack.Set(timerslack.Default)
 	libcontainer.Init()
 }

@@ -88,6 +88,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.applyTimerSlack(log)
 	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
 		if err := checkWritable(dir); err != nil {
 			return err

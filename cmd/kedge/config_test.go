@@ -6,12 +6,13 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseServerFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "kedge.yaml")
-	if err := os.WriteFile(file, []byte("dataDir: /srv/kedge\nlisten: 127.0.0.1:7443\nnodeName: box-1\nadvertiseAddress: 10.0.0.5\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("dataDir: /srv/kedge\nlisten: 127.0.0.1:7443\nnodeName: box-1\nadvertiseAddress: 10.0.0.5\ntimerSlack: 2ms\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
@@ -25,11 +26,16 @@ func TestParseServerFlags(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", []string{"--advertise-address", "127.0.0.1"}, func(c serverConfig) bool {
-			return c.DataDir == "/var/lib/kedge" && c.Listen == "0.0.0.0:6443" && c.PodCIDR == "10.42.0.0/24"
+			return c.DataDir == "/var/lib/kedge" && c.Listen == "0.0.0.0:6443" && c.PodCIDR == "10.42.0.0/24" && c.TimerSlack.Duration == time.Millisecond
 		}, ""},
 		{"file sets values", []string{"--config", file}, func(c serverConfig) bool {
-			return c.DataDir == "/srv/kedge" && c.Listen == "127.0.0.1:7443" && c.NodeName == "box-1" && c.AdvertiseAddress == "10.0.0.5"
+			return c.DataDir == "/srv/kedge" && c.Listen == "127.0.0.1:7443" && c.NodeName == "box-1" && c.AdvertiseAddress == "10.0.0.5" && c.TimerSlack.Duration == 2*time.Millisecond
 		}, ""},
+		{"timer slack off", []string{"--timer-slack", "0", "--advertise-address", "127.0.0.1"}, func(c serverConfig) bool {
+			return c.TimerSlack.Duration == 0
+		}, ""},
+		{"negative timer slack", []string{"--timer-slack", "-1ms", "--advertise-address", "127.0.0.1"}, nil, "--timer-slack"},
+		{"huge timer slack", []string{"--timer-slack", "1m", "--advertise-address", "127.0.0.1"}, nil, "--timer-slack"},
 		{"flags win over file", []string{"--config=" + file, "--listen", "127.0.0.1:8443"}, func(c serverConfig) bool {
 			return c.Listen == "127.0.0.1:8443" && c.DataDir == "/srv/kedge"
 		}, ""},

@@ -38,6 +38,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	level, _ := cfg.level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.applyTimerSlack(log)
 
 	if err := checkWritable(cfg.DataDir); err != nil {
 		return err

@@ -67,6 +67,11 @@ func BenchmarkStoreCluster(b *testing.B) {
 		b.Setenv("ETCD_CLIENT_DEBUG", "error")
 	}
 	seconds := benchSeconds()
+	// KEDGE_BENCH_BASELINE_BIN=path adds a third cluster, "kedge-base", of
+	// another kedge build, so that a change is measured against the build
+	// before it in the same run (cells alternate, as with etcd); run-to-run
+	// noise on a shared machine is larger than most changes.
+	baselineBin := os.Getenv("KEDGE_BENCH_BASELINE_BIN")
 	rounds := 5
 	if v, err := strconv.Atoi(os.Getenv("KEDGE_BENCH_FAILOVER_ROUNDS")); err == nil {
 		rounds = v
@@ -77,14 +82,21 @@ func BenchmarkStoreCluster(b *testing.B) {
 	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
 		b.Logf("load average at start: %s (%d CPUs)", strings.TrimSpace(string(la)), runtime.NumCPU())
 	}
-	// KEDGE_BENCH_TARGETS (etcd-3, kedge-3) narrows the run. Both
+	// KEDGE_BENCH_TARGETS (etcd-3, kedge-3, kedge-base) narrows the run. Both
 	// clusters run at once and the cells alternate between them (see
 	// runStoreCells); each failover runs with the other cluster idle.
 	var targets []*clusterTarget
 	for _, t := range []struct {
 		name  string
 		start func(testing.TB) *clusterTarget
-	}{{"etcd-3", startEtcdCluster}, {"kedge-3", startKedgeCluster}} {
+	}{{"etcd-3", startEtcdCluster}, {"kedge-3", func(tb testing.TB) *clusterTarget {
+		return startKedgeCluster(tb, "kedge-3", binPath(tb))
+	}}, {"kedge-base", func(tb testing.TB) *clusterTarget {
+		return startKedgeCluster(tb, "kedge-base", baselineBin)
+	}}} {
+		if t.name == "kedge-base" && baselineBin == "" {
+			continue
+		}
 		if benchTargetWanted(t.name) {
 			ct := t.start(b)
 			b.Logf("%s: %s", ct.name, ct.measures)
@@ -109,6 +121,9 @@ func BenchmarkStoreCluster(b *testing.B) {
 		b.Logf("load average after the cells and failovers: %s", strings.TrimSpace(string(la)))
 	}
 	logStoreRatios(b, cells, []string{"kedge-3"}, "etcd-3")
+	if baselineBin != "" {
+		logStoreRatios(b, cells, []string{"kedge-3"}, "kedge-base")
+	}
 
 	b.Logf("leader failover: SIGKILL of the leader while %d clients write through the two other members; time from the kill until the first write started after it succeeds through a survivor (a new write every %v)",
 		failoverLoadClients, failoverProbeEvery)
@@ -391,7 +406,7 @@ func startEtcdCluster(tb testing.TB) *clusterTarget {
 // startKedgeCluster runs three `kedge server` processes joined into one
 // cluster (the e2e cluster helpers), with kedge's default raft settings
 // rather than the e2e tests' short ones, and info logging.
-func startKedgeCluster(tb testing.TB) *clusterTarget {
+func startKedgeCluster(tb testing.TB, name, bin string) *clusterTarget {
 	d := raftkv.DefaultConfig()
 	extra := []string{
 		"--raft-heartbeat-timeout", d.HeartbeatTimeout.String(), "--raft-election-timeout", d.ElectionTimeout.String(),
@@ -409,9 +424,9 @@ func startKedgeCluster(tb testing.TB) *clusterTarget {
 		}
 		return append(slices.Clone(extra), "--debug-addr", fmt.Sprintf("127.0.0.1:%d", debugPort+i))
 	}
-	servers := []*server{newClusterServer(tb, nil, member(0)...)}
+	servers := []*server{newClusterServerBin(tb, bin, nil, member(0)...)}
 	for len(servers) < clusterMembers {
-		servers = append(servers, newClusterServer(tb, servers[0], member(len(servers))...))
+		servers = append(servers, newClusterServerBin(tb, bin, servers[0], member(len(servers))...))
 	}
 	stopTogether(tb, servers...)
 	clients := make([]*nsClient, len(servers))
@@ -421,7 +436,7 @@ func startKedgeCluster(tb testing.TB) *clusterTarget {
 	var next atomic.Int64
 	ct := &clusterTarget{
 		kvTarget: &kvTarget{
-			name: "kedge-3",
+			name: name,
 			measures: fmt.Sprintf("3 `kedge server` processes on 127.0.N.x joined with --join (each: store + API server + agent; the leader also runs controllers and scheduler), "+
 				"raft defaults (heartbeat and election timeout %v, snapshot every %d entries), through the Kubernetes API as in BenchmarkStore; "+
 				"each client sends its requests round-robin to the three servers (followers forward writes to the leader)", d.HeartbeatTimeout, d.SnapshotThreshold),

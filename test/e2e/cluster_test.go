@@ -32,7 +32,13 @@ var clusterArgs = []string{
 // With join set it joins that server's cluster with its join token.
 func newClusterServer(t testing.TB, join *server, extra ...string) *server {
 	t.Helper()
-	bin := binPath(t)
+	return newClusterServerBin(t, binPath(t), join, extra...)
+}
+
+// newClusterServerBin is newClusterServer running the kedge binary at bin
+// (a benchmark compares two builds side by side).
+func newClusterServerBin(t testing.TB, bin string, join *server, extra ...string) *server {
+	t.Helper()
 	instanceSeq.Lock()
 	instanceSeq.n++
 	n := instanceSeq.n

@@ -86,7 +86,51 @@ func TestExecAttachPortForwardCp(t *testing.T) {
 			t.Run("attach-i", func(t *testing.T) { attachStdin(t, s, v, ns) })
 			t.Run("cp", func(t *testing.T) { copyBothWays(t, s, v, ns) })
 			t.Run("port-forward", func(t *testing.T) { portForward(t, s, v, ns) })
+			t.Run("timer-slack", func(t *testing.T) { containerTimerSlack(t, s, v, ns) })
 		})
+	}
+}
+
+// containerTimerSlack checks that the server runs with its larger timer
+// slack (--timer-slack, default 1ms) and that containers do not inherit it:
+// both a container's own process and a process started by kubectl exec get
+// the kernel's default, 50 µs.
+func containerTimerSlack(t *testing.T, s *server, v, ns string) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/timerslack_ns", s.cmd.Process.Pid))
+	if err != nil || strings.TrimSpace(string(b)) != "1000000" {
+		t.Errorf("kedge server's timer slack: %q, %v; want 1000000 ns", b, err)
+	}
+	out, err := s.kubectlErr(v, "exec", "-n", ns, "shell", "--", "cat", "/proc/self/timerslack_ns")
+	if err != nil || strings.TrimSpace(out) != "50000" {
+		t.Errorf("timer slack of a process started by kubectl exec: %q, %v; want 50000 ns", out, err)
+	}
+	// The pod's own process ("sleep 3600", in this server's cgroups),
+	// seen from the host: reading another process's slack needs
+	// CAP_SYS_NICE, which containers lack.
+	cgroupRoot := ""
+	for i, a := range s.args {
+		if a == "--cgroup-root" {
+			cgroupRoot = s.args[i+1]
+		}
+	}
+	procs, _ := os.ReadDir("/proc")
+	found := 0
+	for _, p := range procs {
+		cmdline, err := os.ReadFile("/proc/" + p.Name() + "/cmdline")
+		if err != nil || string(cmdline) != "sleep\x003600\x00" {
+			continue
+		}
+		if cg, err := os.ReadFile("/proc/" + p.Name() + "/cgroup"); err != nil || !strings.Contains(string(cg), cgroupRoot+"/") {
+			continue
+		}
+		found++
+		b, err := os.ReadFile("/proc/" + p.Name() + "/timerslack_ns")
+		if err != nil || strings.TrimSpace(string(b)) != "50000" {
+			t.Errorf("timer slack of container process %s (sleep 3600): %q, %v; want 50000 ns", p.Name(), b, err)
+		}
+	}
+	if found == 0 {
+		t.Errorf("no container process \"sleep 3600\" found under cgroup %s", cgroupRoot)
 	}
 }
 
