@@ -108,6 +108,7 @@ func BenchmarkStoreCluster(b *testing.B) {
 		kvs = append(kvs, ct.kvTarget)
 	}
 	cells := runStoreCells(b, kvs, seconds)
+	sustained := runSustained(b, kvs)
 	failovers := map[string][]time.Duration{}
 	for _, ct := range targets {
 		if rounds > 0 {
@@ -121,8 +122,10 @@ func BenchmarkStoreCluster(b *testing.B) {
 		b.Logf("load average after the cells and failovers: %s", strings.TrimSpace(string(la)))
 	}
 	logStoreRatios(b, cells, []string{"kedge-3"}, "etcd-3")
+	logSustainedRatio(b, sustained, "kedge-3", "etcd-3")
 	if baselineBin != "" {
 		logStoreRatios(b, cells, []string{"kedge-3"}, "kedge-base")
+		logSustainedRatio(b, sustained, "kedge-3", "kedge-base")
 	}
 
 	b.Logf("leader failover: SIGKILL of the leader while %d clients write through the two other members; time from the kill until the first write started after it succeeds through a survivor (a new write every %v)",
@@ -136,6 +139,56 @@ func BenchmarkStoreCluster(b *testing.B) {
 	if k, e := failovers["kedge-3"], failovers["etcd-3"]; len(k) > 0 && len(e) > 0 {
 		b.Logf("failover kedge / etcd: median %.2fx, max %.2fx", ratio(median(k), median(e)), ratio(slices.Max(k), slices.Max(e)))
 	}
+}
+
+// runSustained runs put with sustainedClients clients against each target
+// in turn for KEDGE_BENCH_SUSTAIN_SECONDS (default 60; 0 skips it): the
+// cells are too short for a store's memory to level off (etcd keeps the
+// raft log since its last snapshot in memory and grows for its first
+// 100,000 entries), so this measures RSS under sustained load, at the end
+// and at its peak (sampled every 500 ms). Each target runs alone.
+func runSustained(b *testing.B, tgs []*kvTarget) map[string]benchResult {
+	d := 60 * time.Second
+	if v, err := strconv.ParseFloat(os.Getenv("KEDGE_BENCH_SUSTAIN_SECONDS"), 64); err == nil {
+		d = time.Duration(v * float64(time.Second))
+	}
+	out := map[string]benchResult{}
+	if d <= 0 {
+		return out
+	}
+	keys := make([][]string, sustainedClients)
+	var all []string
+	for w := range keys {
+		for j := 0; j < benchKeysPerCli; j++ {
+			keys[w] = append(keys[w], fmt.Sprintf("sustain-%d-%d", w, j))
+		}
+		all = append(all, keys[w]...)
+	}
+	for _, tg := range tgs {
+		if err := tg.prepare(context.Background(), all); err != nil {
+			b.Fatalf("%s: prepare keys: %v", tg.name, err)
+		}
+		r := runCell(b, tg, "put", keys, d)
+		b.Logf("%-14s sustained put %d clients for %v: %8.0f ops/s  p50 %7.2fms  p99 %7.2fms  RSS at the end %6.1f MiB (members %s) of which anonymous %.1f MiB, peak %6.1f MiB  CPU %.2f ms/op  (%d ops, %d errors)",
+			tg.name, sustainedClients, d, r.opsPerSec, ms(r.p50), ms(r.p99), r.rssMiB, joinMiB(r.rssEach), r.anonMiB, r.rssPeakMiB, r.cpuMsPerOp, r.ops, r.errors)
+		out[tg.name] = r
+	}
+	return out
+}
+
+// sustainedClients is the client count of the sustained run: the one the
+// targets are set for.
+const sustainedClients = 16
+
+func logSustainedRatio(b *testing.B, res map[string]benchResult, name, peer string) {
+	k, okK := res[name]
+	e, okE := res[peer]
+	if !okK || !okE || e.opsPerSec == 0 {
+		return
+	}
+	b.Logf("%-14s sustained put %d clients, kedge / %s: throughput %.2fx  RSS at the end %.2fx  RSS peak %.2fx  RSS anonymous at the end %.2fx  CPU/op %.2fx",
+		name, sustainedClients, peer, k.opsPerSec/e.opsPerSec, k.rssMiB/e.rssMiB, k.rssPeakMiB/e.rssPeakMiB, k.anonMiB/e.anonMiB, k.cpuMsPerOp/e.cpuMsPerOp)
+	b.ReportMetric(k.rssPeakMiB/e.rssPeakMiB, name+"-sustained-rss-peak-x-"+peer)
 }
 
 func median(d []time.Duration) time.Duration {

@@ -221,6 +221,9 @@ type benchResult struct {
 	// largest, rssEach each one's, read at the end of the cell.
 	rssMiB, rssMaxMiB float64
 	rssEach           []float64
+	// rssPeakMiB is the largest sum of the processes' RSS sampled every
+	// 500 ms during the cell.
+	rssPeakMiB float64
 	// anonMiB is the sum of the processes' anonymous memory (RssAnon:
 	// heap, stacks, caches), the part of RSS that is each process's own;
 	// the rest is mostly the binary's pages, shared and reclaimable.
@@ -258,6 +261,9 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 	var lat []time.Duration
 	errs := 0
 	var wg sync.WaitGroup
+	stopSampling := make(chan struct{})
+	peak := make(chan float64, 1)
+	go func() { peak <- sampleRSSPeak(tg.procs, stopSampling) }()
 	start := time.Now()
 	for _, ks := range keys {
 		c := tg.client()
@@ -290,6 +296,7 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	close(stopSampling)
 	written, cpu, selfCPU := writeBytes(b, procs)-w0, cpuTime(b, procs)-cpu0, cpuTime(b, self)-self0
 	busy := machineBusy(b) - busy0
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -311,7 +318,48 @@ func runCell(b *testing.B, tg *kvTarget, op string, keys [][]string, d time.Dura
 		r.rssMiB += m
 		r.rssMaxMiB = max(r.rssMaxMiB, m)
 	}
+	r.rssPeakMiB = max(<-peak, r.rssMiB)
 	return r
+}
+
+// sampleRSSPeak returns the largest sum of the RSS of pids, sampled every
+// 500 ms until stop is closed (0 for no pids). A process that cannot be
+// read (it exited) counts as 0.
+func sampleRSSPeak(pids []int, stop <-chan struct{}) float64 {
+	if len(pids) == 0 {
+		return 0
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	var peak float64
+	for {
+		var sum float64
+		for _, pid := range pids {
+			sum += statusKiB(pid, "VmRSS:") / 1024
+		}
+		peak = max(peak, sum)
+		select {
+		case <-stop:
+			return peak
+		case <-t.C:
+		}
+	}
+}
+
+// statusKiB reads a "Name: N kB" field of /proc/<pid>/status (0 if it
+// cannot).
+func statusKiB(pid int, field string) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == field {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 // cpuTime sums the user and system CPU time of the processes (fields 14
