@@ -156,14 +156,7 @@ func runSustained(b *testing.B, tgs []*kvTarget) map[string]benchResult {
 	if d <= 0 {
 		return out
 	}
-	keys := make([][]string, sustainedClients)
-	var all []string
-	for w := range keys {
-		for j := 0; j < benchKeysPerCli; j++ {
-			keys[w] = append(keys[w], fmt.Sprintf("sustain-%d-%d", w, j))
-		}
-		all = append(all, keys[w]...)
-	}
+	keys, all := benchKeys("sustain", sustainedClients)
 	for _, tg := range tgs {
 		if err := tg.prepare(context.Background(), all); err != nil {
 			b.Fatalf("%s: prepare keys: %v", tg.name, err)

@@ -127,14 +127,7 @@ type storeCell struct {
 func runStoreCells(b *testing.B, tgs []*kvTarget, d time.Duration) []storeCell {
 	var cells []storeCell
 	for _, clients := range benchClientCounts() {
-		keys := make([][]string, clients)
-		var all []string
-		for w := range keys {
-			for j := 0; j < benchKeysPerCli; j++ {
-				keys[w] = append(keys[w], fmt.Sprintf("bench-%d-%d", w, j))
-			}
-			all = append(all, keys[w]...)
-		}
+		keys, all := benchKeys("bench", clients)
 		for _, tg := range tgs {
 			if err := tg.prepare(context.Background(), all); err != nil {
 				b.Fatalf("%s: prepare keys: %v", tg.name, err)
@@ -147,6 +140,19 @@ func runStoreCells(b *testing.B, tgs []*kvTarget, d time.Duration) []storeCell {
 		}
 	}
 	return cells
+}
+
+// benchKeys returns each of clients clients its own benchKeysPerCli keys,
+// named prefix-client-j, and all of them together.
+func benchKeys(prefix string, clients int) (keys [][]string, all []string) {
+	keys = make([][]string, clients)
+	for w := range keys {
+		for j := 0; j < benchKeysPerCli; j++ {
+			keys[w] = append(keys[w], fmt.Sprintf("%s-%d-%d", prefix, w, j))
+		}
+		all = append(all, keys[w]...)
+	}
+	return keys, all
 }
 
 // runLoggedCell runs one cell and logs its line.
