@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 
 	"golang.org/x/sync/errgroup"
@@ -71,6 +72,19 @@ func (c *agentConfig) complete() error {
 	return validateDebugAddr(c.DebugAddr)
 }
 
+// agentGCPercent is the garbage collector's target for `kedge agent` unless
+// GOGC says otherwise (ok false: leave it). An agent-only node allocates
+// little (pod status, probes, events), so collecting at 25 % growth instead
+// of 100 % costs it next to no CPU and keeps its heap near what is live:
+// BenchmarkAgentPods at 110 pods, RSS 48.3–51.5 MiB with the default,
+// 44.4 with 50, 41.9 with 25, CPU about 1 % of a core either way.
+func agentGCPercent(gogc string) (int, bool) {
+	if gogc != "" {
+		return 0, false
+	}
+	return 25, true
+}
+
 // Where an agent keeps its credentials, under <data-dir>.
 const (
 	agentCAFile           = "tls/ca.crt"
@@ -89,6 +103,9 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	level, _ := parseLevel(cfg.LogLevel)
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.applyTimerSlack(log)
+	if p, ok := agentGCPercent(os.Getenv("GOGC")); ok {
+		debug.SetGCPercent(p)
+	}
 	for _, dir := range []string{cfg.DataDir, cfg.RunDir} {
 		if err := checkWritable(dir); err != nil {
 			return err

@@ -38,3 +38,20 @@ func TestParseAgentFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestAgentGCPercent(t *testing.T) {
+	for _, tc := range []struct {
+		gogc   string
+		want   int
+		wantOK bool
+	}{
+		{"", 25, true},
+		{"100", 0, false}, // the operator's GOGC wins
+		{"off", 0, false},
+	} {
+		got, ok := agentGCPercent(tc.gogc)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("agentGCPercent(%q) = %d, %v; want %d, %v", tc.gogc, got, ok, tc.want, tc.wantOK)
+		}
+	}
+}
