@@ -13,9 +13,10 @@ import (
 	"golang.org/x/net/websocket"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	pf "k8s.io/apimachinery/pkg/util/portforward"
+
+	"kedge.dev/kedge/internal/spdy"
 )
 
 // portForward serves kubelet's /portForward/{namespace}/{pod}: a SPDY

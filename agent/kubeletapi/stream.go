@@ -15,10 +15,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/apimachinery/pkg/util/httpstream/spdy"
 	"k8s.io/apimachinery/pkg/util/httpstream/wsstream"
 	rc "k8s.io/apimachinery/pkg/util/remotecommand"
 
+	"kedge.dev/kedge/internal/spdy"
 	"kedge.dev/kedge/runtime"
 )
 
