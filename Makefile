@@ -85,6 +85,6 @@ bench: deps build build-arm64 build-armv7 images
 clean:
 	rm -rf bin build
 
-# Regenerate the OpenAPI definitions from the upstream types (kube-openapi's openapi-gen).
+# Regenerate the OpenAPI definitions from the upstream types (kube-openapi's openapi-gen) and the served documents.
 openapi:
-	$(GO) generate ./server/openapi/definitions
+	$(GO) generate ./server/openapi/definitions ./server/openapi

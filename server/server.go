@@ -105,9 +105,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
 	resources := registry.Core()
-	docs, err := openapi.New(openAPIConfig(resources, cfg.Version.GitVersion))
+	docs, err := openapi.Embedded()
 	if err != nil {
-		return nil, fmt.Errorf("build OpenAPI documents: %w", err)
+		return nil, err
 	}
 	acfg := api.DefaultConfig()
 	acfg.Store = cfg.Store
@@ -138,20 +138,6 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.With("component", "http").Handler(), slog.LevelDebug),
 	}
 	return s, nil
-}
-
-// openAPIConfig describes the served kinds to the OpenAPI builder.
-func openAPIConfig(resources []registry.Resource, ver string) openapi.Config {
-	c := openapi.DefaultConfig()
-	c.Version = ver
-	for _, r := range resources {
-		c.Resources = append(c.Resources, openapi.Resource{
-			Group: r.Group, Version: r.Version, Kind: r.Kind, Plural: r.Resource,
-			Namespaced: r.Namespaced, Verbs: r.Verbs, Subresources: r.Subresources,
-			DeleteReturnsObject: r.Kind == "Pod",
-		})
-	}
-	return c
 }
 
 // Run serves until ctx ends, then shuts down gracefully.

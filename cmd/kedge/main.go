@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"kedge.dev/kedge/server/registry"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -18,7 +20,7 @@ var version = "dev"
 
 // kubernetesVersion is the Kubernetes API version kedge's types come from;
 // kubectl compares it against its own for the skew warning.
-const kubernetesVersion = "v1.34.2"
+const kubernetesVersion = registry.KubernetesVersion
 
 // errUsage marks a command-line mistake: the usage has been printed already.
 var errUsage = errors.New("usage")

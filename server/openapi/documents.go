@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/sha512"
+	_ "embed" // for the generated documents
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,25 +12,19 @@ import (
 	"net/url"
 	"sort"
 	"strings"
-	"sync"
 	"time"
-
-	openapiv2 "github.com/google/gnostic-models/openapiv2"
-	openapiv3 "github.com/google/gnostic-models/openapiv3"
-	"google.golang.org/protobuf/proto"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/kube-openapi/pkg/builder"
-	"k8s.io/kube-openapi/pkg/builder3"
-	"k8s.io/kube-openapi/pkg/common"
-	"k8s.io/kube-openapi/pkg/schemamutation"
-	"k8s.io/kube-openapi/pkg/spec3"
-	"k8s.io/kube-openapi/pkg/util"
-	"k8s.io/kube-openapi/pkg/validation/spec"
 )
 
-// Documents holds the serialized OpenAPI documents of one Config. It is
-// immutable after New and safe for concurrent use; it serves them as an
+// Documents holds the serialized OpenAPI documents of the served resources.
+// It is immutable and safe for concurrent use; it serves them as an
 // http.Handler (see ServeHTTP).
+//
+// Every form is kept gzip-compressed: the documents are megabytes of JSON
+// that a server keeps for its whole life and serves rarely (kubectl caches
+// them by hash). The embedded documents stay in the binary's read-only data
+// and are served from there without a copy; clients that accept gzip, as
+// every Go client does, get the compressed bytes as they are, the others
+// get them expanded per request.
 type Documents struct {
 	modTime   time.Time
 	v2        *document
@@ -37,142 +32,34 @@ type Documents struct {
 	discovery *document            // /openapi/v3, JSON only
 }
 
-// document is one document in JSON, with the ETag of that form. The
-// protobuf form is made from the JSON on first request: the conversion
-// (gnostic's parser) costs more than building every document together, and
-// kubectl asks for it only in a few cases (explain with the v2 output), so a
-// server that is never asked does not pay for it. The ETag is shared by
-// both forms, as kube-apiserver does: responses carry Vary: Accept.
-//
-// Both forms are kept gzip-compressed: the documents are megabytes of JSON
-// that a server keeps for its whole life and serves rarely (kubectl caches
-// them by hash), and compressed they take a tenth of that in the heap
-// (which the garbage collector's headroom doubles in RSS). Clients that
-// accept gzip, as every Go client does, get the compressed bytes as they
-// are; the others get them expanded per request.
+// document is one document: its JSON form and, if it has one, its protobuf
+// form, both gzip-compressed, and the ETag of the JSON form. The ETag is
+// shared by both forms, as kube-apiserver does: responses carry Vary: Accept.
 type document struct {
-	gz   []byte // the JSON form, gzip-compressed
-	etag string // unquoted, upper-case hex SHA-512 of the JSON form
-
-	toProto   func(json []byte) ([]byte, error) // nil: no protobuf form
-	protoOnce sync.Once
-	protoGz   []byte
-	protoErr  error
+	gz      string
+	protoGz string // "": no protobuf form
+	etag    string // unquoted, upper-case hex SHA-512 of the JSON form
 }
 
-func newDocument(j []byte, toProto func([]byte) ([]byte, error)) (*document, error) {
-	gz, err := compress(j)
-	if err != nil {
-		return nil, err
-	}
-	return &document{gz: gz, etag: fmt.Sprintf("%X", sha512.Sum512(j)), toProto: toProto}, nil
+// Source is one document as a builder made it: the JSON form and, unless
+// nil, the protobuf form (gnostic's message, as kube-openapi encodes it).
+type Source struct {
+	JSON, Proto []byte
 }
 
-// protobuf returns the protobuf form, gzip-compressed, converting once.
-func (d *document) protobuf() ([]byte, error) {
-	d.protoOnce.Do(func() {
-		if d.toProto == nil {
-			d.protoErr = errors.New("no protobuf form")
-			return
-		}
-		j, err := expand(d.gz)
-		if err != nil {
-			d.protoErr = err
-			return
-		}
-		pb, err := d.toProto(j)
-		if err != nil {
-			d.protoErr = err
-			return
-		}
-		d.protoGz, d.protoErr = compress(pb)
-	})
-	return d.protoGz, d.protoErr
-}
-
-func compress(b []byte) ([]byte, error) {
-	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
-	if _, err := zw.Write(b); err != nil {
-		return nil, fmt.Errorf("compress openapi document: %w", err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compress openapi document: %w", err)
-	}
-	return bytes.Clone(buf.Bytes()), nil
-}
-
-func expand(gz []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		return nil, fmt.Errorf("expand openapi document: %w", err)
-	}
-	b, err := io.ReadAll(zr)
-	if err != nil {
-		return nil, fmt.Errorf("expand openapi document: %w", err)
-	}
-	return b, nil
-}
-
-// v2ToProto and v3ToProto convert a JSON document to gnostic's protobuf
-// messages, as kube-openapi's handlers do.
-func v2ToProto(j []byte) ([]byte, error) {
-	doc, err := openapiv2.ParseDocument(j)
-	if err != nil {
-		return nil, fmt.Errorf("parse openapi v2 document: %w", err)
-	}
-	return proto.Marshal(doc)
-}
-
-func v3ToProto(j []byte) ([]byte, error) {
-	doc, err := openapiv3.ParseDocument(j)
-	if err != nil {
-		return nil, fmt.Errorf("parse openapi v3 document: %w", err)
-	}
-	return proto.Marshal(doc)
-}
-
-// New validates cfg, builds the OpenAPI v2 document and one v3 document per
-// group version (plus the discovery endpoints' documents), and serializes
-// them to JSON and protobuf. It does all the work a request would otherwise
-// do, so serving is a lookup. Errors wrap ErrInvalidConfig when cfg is at
-// fault (an unknown verb or subresource, or a kind without a generated
-// definition).
-func New(cfg Config) (*Documents, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	defs, err := loadDefinitions()
-	if err != nil {
-		return nil, err
-	}
-	if err := checkDefinitions(cfg, defs); err != nil {
-		return nil, err
-	}
-	names := definitionNamer(cfg)
-	// The v3 builder takes the definitions ready-made, so they are made once
-	// (with v3 references) for every v3 document.
-	v3Defs := defs.withRefs(func(name string) spec.Ref {
-		n, _ := names(name)
-		return spec.MustCreateRef("#/components/schemas/" + common.EscapeJsonPointer(n))
-	})
-	containers := newRouteBuilder(cfg).containers()
-	routeContainers := make([]common.RouteContainer, len(containers))
-	for i, c := range containers {
-		routeContainers[i] = c
-	}
-	info := &spec.Info{InfoProps: spec.InfoProps{Title: cfg.Title, Version: cfg.Version}}
-
-	d := &Documents{modTime: time.Now(), v3: map[string]*document{}}
-	if d.v2, err = buildV2(routeContainers, info, names, defs); err != nil {
-		return nil, err
+// New returns the documents serving v2 at /openapi/v2 and each of v3 at
+// /openapi/v3/<key>, with the v3 discovery document listing them.
+func New(v2 Source, v3 map[string]Source) (*Documents, error) {
+	d := &Documents{modTime: time.Now(), v3: make(map[string]*document, len(v3))}
+	var err error
+	if d.v2, err = newDocument(v2); err != nil {
+		return nil, fmt.Errorf("openapi v2 document: %w", err)
 	}
 	paths := map[string]discoveryPath{}
-	for _, c := range containers {
-		key := strings.TrimPrefix(c.root, "/")
-		doc, err := buildV3(c, info, names, v3Defs)
+	for key, src := range v3 {
+		doc, err := newDocument(src)
 		if err != nil {
-			return nil, fmt.Errorf("build openapi v3 document of %s: %w", key, err)
+			return nil, fmt.Errorf("openapi v3 document of %s: %w", key, err)
 		}
 		d.v3[key] = doc
 		paths[key] = discoveryPath{ServerRelativeURL: v3URL(key, doc.etag)}
@@ -183,8 +70,25 @@ func New(cfg Config) (*Documents, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode openapi v3 discovery: %w", err)
 	}
-	if d.discovery, err = newDocument(j, nil); err != nil {
+	if d.discovery, err = newDocument(Source{JSON: j}); err != nil {
+		return nil, fmt.Errorf("openapi v3 discovery: %w", err)
+	}
+	return d, nil
+}
+
+func newDocument(src Source) (*document, error) {
+	if len(src.JSON) == 0 {
+		return nil, errors.New("no JSON form")
+	}
+	gz, err := compress(src.JSON)
+	if err != nil {
 		return nil, err
+	}
+	d := &document{gz: gz, etag: fmt.Sprintf("%X", sha512.Sum512(src.JSON))}
+	if src.Proto != nil {
+		if d.protoGz, err = compress(src.Proto); err != nil {
+			return nil, err
+		}
 	}
 	return d, nil
 }
@@ -199,165 +103,141 @@ func v3URL(key, etag string) string {
 	return "/openapi/v3/" + key + "?" + url.Values{"hash": {etag}}.Encode()
 }
 
-func buildV2(containers []common.RouteContainer, info *spec.Info, names func(string) (string, spec.Extensions), defs definitionSet) (*document, error) {
-	sw, err := builder.BuildOpenAPISpecFromRoutes(containers, &common.Config{
-		ProtocolList:                   []string{"https"},
-		Info:                           info,
-		DefaultResponse:                &spec.Response{ResponseProps: spec.ResponseProps{Description: "Default Response."}},
-		CommonResponses:                map[int]spec.Response{401: {ResponseProps: spec.ResponseProps{Description: "Unauthorized"}}},
-		GetDefinitions:                 defs.withRefs,
-		GetOperationIDAndTagsFromRoute: operationIDAndTags,
-		GetDefinitionName:              names,
-		SecurityDefinitions: &spec.SecurityDefinitions{"BearerToken": &spec.SecurityScheme{SecuritySchemeProps: spec.SecuritySchemeProps{
-			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
-		}}},
-		DefaultSecurity: []map[string][]string{{"BearerToken": {}}},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("build openapi v2 document: %w", err)
+func compress(b []byte) (string, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	if _, err := zw.Write(b); err != nil {
+		return "", fmt.Errorf("compress openapi document: %w", err)
 	}
-	// kube-apiserver drops defaults from the v2 document (its clients do not
-	// use them; v3 keeps them).
-	sw.Definitions = pruneDefaults(sw.Definitions)
-	j, err := json.Marshal(sw)
-	if err != nil {
-		return nil, fmt.Errorf("encode openapi v2 document: %w", err)
+	if err := zw.Close(); err != nil {
+		return "", fmt.Errorf("compress openapi document: %w", err)
 	}
-	return newDocument(j, v2ToProto)
+	return buf.String(), nil
 }
 
-func buildV3(c *container, info *spec.Info, names func(string) (string, spec.Extensions), defs map[string]common.OpenAPIDefinition) (*document, error) {
-	doc, err := builder3.BuildOpenAPISpecFromRoutes([]common.RouteContainer{c}, &common.OpenAPIV3Config{
-		Info:                           info,
-		DefaultResponse:                &spec3.Response{ResponseProps: spec3.ResponseProps{Description: "Default Response."}},
-		CommonResponses:                map[int]*spec3.Response{401: {ResponseProps: spec3.ResponseProps{Description: "Unauthorized"}}},
-		Definitions:                    defs,
-		GetOperationIDAndTagsFromRoute: operationIDAndTags,
-		GetDefinitionName:              names,
-		SecuritySchemes: spec3.SecuritySchemes{"BearerToken": &spec3.SecurityScheme{SecuritySchemeProps: spec3.SecuritySchemeProps{
-			Type: "apiKey", Name: "authorization", In: "header", Description: "Bearer Token authentication",
-		}}},
-	})
+func expand(gz string) ([]byte, error) {
+	zr, err := gzip.NewReader(strings.NewReader(gz))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("expand openapi document: %w", err)
 	}
-	doc.SecurityRequirement = []map[string][]string{{"BearerToken": {}}}
-	j, err := json.Marshal(doc)
+	b, err := io.ReadAll(zr)
 	if err != nil {
-		return nil, fmt.Errorf("encode: %w", err)
+		return nil, fmt.Errorf("expand openapi document: %w", err)
 	}
-	return newDocument(j, v3ToProto)
+	return b, nil
 }
 
-// pruneDefaults returns the definitions without any default value, as
-// kube-openapi's handler.PruneDefaults does for kube-apiserver's v2
-// document; the input is not modified.
-func pruneDefaults(defs spec.Definitions) spec.Definitions {
-	walker := &schemamutation.Walker{
-		RefCallback: schemamutation.RefCallbackNoop,
-		SchemaCallback: func(s *spec.Schema) *spec.Schema {
-			if s.Default == nil {
-				return s
-			}
-			c := *s
-			c.Default = nil
-			return &c
-		},
+// A bundle is the documents as two files: an index (JSON) and the
+// compressed forms one after the other. The index gives each document's
+// ETag and where its forms are.
+type (
+	bundleIndex struct {
+		V2        bundleEntry            `json:"v2"`
+		V3        map[string]bundleEntry `json:"v3"`
+		Discovery bundleEntry            `json:"discovery"`
 	}
-	out := make(spec.Definitions, len(defs))
-	for name, d := range defs {
-		out[name] = *walker.WalkSchema(&d)
+	bundleEntry struct {
+		ETag  string `json:"etag"`
+		JSON  span   `json:"json"`
+		Proto *span  `json:"proto,omitempty"`
 	}
-	return out
-}
-
-// Kinds every served group version registers from metav1, as
-// metav1.AddToGroupVersion does, and the unversioned kinds of core v1.
-var (
-	perGroupVersionMetaKinds = []string{"WatchEvent", "ListOptions", "GetOptions", "DeleteOptions", "CreateOptions", "UpdateOptions", "PatchOptions"}
-	unversionedMetaKinds     = []string{"Status", "APIVersions", "APIGroupList", "APIGroup", "APIResourceList"}
+	span struct {
+		Offset int `json:"offset"`
+		Length int `json:"length"`
+	}
 )
 
-// definitionNamer returns common.Config.GetDefinitionName: the REST-friendly
-// name kube-apiserver uses ("k8s.io/api/core/v1.Pod" becomes
-// "io.k8s.api.core.v1.Pod") and, for types that are kinds, the
-// x-kubernetes-group-version-kind extension listing their kinds sorted by
-// group, version and kind, as k8s.io/apiserver's DefinitionNamer builds it
-// from the scheme. The kinds are those of the served resources (the kind, its
-// list and its subresources' kinds) and the metav1 kinds each served group
-// version registers.
-func definitionNamer(cfg Config) func(string) (string, spec.Extensions) {
-	kinds := map[string]map[metav1.GroupVersionKind]bool{}
-	add := func(typ string, gvk metav1.GroupVersionKind) {
-		if kinds[typ] == nil {
-			kinds[typ] = map[metav1.GroupVersionKind]bool{}
-		}
-		kinds[typ][gvk] = true
+// MarshalBundle returns the documents as a bundle: the index and the data
+// LoadBundle reads back. Both are the same for the same documents.
+func (d *Documents) MarshalBundle() (index, data []byte, err error) {
+	var buf bytes.Buffer
+	add := func(s string) span {
+		sp := span{Offset: buf.Len(), Length: len(s)}
+		buf.WriteString(s)
+		return sp
 	}
-	for _, r := range cfg.Resources {
-		gvk := func(kind string) metav1.GroupVersionKind {
-			return metav1.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: kind}
+	entry := func(doc *document) bundleEntry {
+		e := bundleEntry{ETag: doc.etag, JSON: add(doc.gz)}
+		if doc.protoGz != "" {
+			p := add(doc.protoGz)
+			e.Proto = &p
 		}
-		add(r.typeName(r.Kind), gvk(r.Kind))
-		add(r.typeName(r.Kind+"List"), gvk(r.Kind+"List"))
-		for _, s := range r.Subresources {
-			if k := subresourceTable[s].kind; k != "" {
-				add(r.typeName(k), gvk(k))
-			}
-		}
-		for _, k := range perGroupVersionMetaKinds {
-			add(metaV1+k, gvk(k))
-		}
+		return e
 	}
-	for _, k := range unversionedMetaKinds {
-		add(metaV1+k, metav1.GroupVersionKind{Version: "v1", Kind: k})
+	idx := bundleIndex{V2: entry(d.v2), V3: map[string]bundleEntry{}}
+	keys := make([]string, 0, len(d.v3))
+	for k := range d.v3 {
+		keys = append(keys, k)
 	}
-	sorted := make(map[string][]metav1.GroupVersionKind, len(kinds))
-	for typ, set := range kinds {
-		list := make([]metav1.GroupVersionKind, 0, len(set))
-		for gvk := range set {
-			list = append(list, gvk)
-		}
-		sort.Slice(list, func(i, j int) bool {
-			a, b := list[i], list[j]
-			if a.Group != b.Group {
-				return a.Group < b.Group
-			}
-			if a.Version != b.Version {
-				return a.Version < b.Version
-			}
-			return a.Kind < b.Kind
-		})
-		sorted[typ] = list
+	sort.Strings(keys)
+	for _, k := range keys {
+		idx.V3[k] = entry(d.v3[k])
 	}
-	return func(name string) (string, spec.Extensions) {
-		if gvks, ok := sorted[name]; ok {
-			return util.ToRESTFriendlyName(name), spec.Extensions{extensionGVK: gvks}
-		}
-		return util.ToRESTFriendlyName(name), nil
+	idx.Discovery = entry(d.discovery)
+	index, err = json.MarshalIndent(idx, "", "\t")
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode openapi bundle index: %w", err)
 	}
+	return append(index, '\n'), buf.Bytes(), nil
 }
 
-// checkDefinitions makes sure every kind the routes name has a generated
-// definition, so a missing package in definitions/gen.go is reported as such rather
-// than as a builder error.
-func checkDefinitions(cfg Config, defs definitionSet) error {
-	for _, r := range cfg.Resources {
-		need := []string{r.Kind}
-		if r.has(VerbList) {
-			need = append(need, r.Kind+"List")
+// LoadBundle returns the documents of a bundle. The documents refer to
+// data; they do not copy it.
+func LoadBundle(index, data string) (*Documents, error) {
+	var idx bundleIndex
+	if err := json.Unmarshal([]byte(index), &idx); err != nil {
+		return nil, fmt.Errorf("decode openapi bundle index: %w", err)
+	}
+	slice := func(sp span) (string, error) {
+		if sp.Offset < 0 || sp.Length <= 0 || sp.Offset+sp.Length > len(data) {
+			return "", fmt.Errorf("openapi bundle: span %d+%d outside the %d bytes of data", sp.Offset, sp.Length, len(data))
 		}
-		for _, s := range r.Subresources {
-			if k := subresourceTable[s].kind; k != "" {
-				need = append(need, k)
+		return data[sp.Offset : sp.Offset+sp.Length], nil
+	}
+	doc := func(e bundleEntry) (*document, error) {
+		gz, err := slice(e.JSON)
+		if err != nil {
+			return nil, err
+		}
+		d := &document{gz: gz, etag: e.ETag}
+		if e.Proto != nil {
+			if d.protoGz, err = slice(*e.Proto); err != nil {
+				return nil, err
 			}
 		}
-		for _, k := range need {
-			if _, ok := defs[r.typeName(k)]; !ok {
-				return fmt.Errorf("%w: no generated OpenAPI definition for %s (resource %s): add package %s to the go:generate line in server/openapi/definitions/gen.go and run go generate ./server/openapi/definitions",
-					ErrInvalidConfig, r.typeName(k), r.Plural, r.goPackage())
-			}
+		return d, nil
+	}
+	d := &Documents{modTime: time.Now(), v3: make(map[string]*document, len(idx.V3))}
+	var err error
+	if d.v2, err = doc(idx.V2); err != nil {
+		return nil, err
+	}
+	if d.discovery, err = doc(idx.Discovery); err != nil {
+		return nil, err
+	}
+	for k, e := range idx.V3 {
+		if d.v3[k], err = doc(e); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return d, nil
+}
+
+// The documents of kedge's served resources, written by ./gen (go generate).
+var (
+	//go:embed zz_generated.openapi.json
+	embeddedIndex string
+	//go:embed zz_generated.openapi.bin
+	embeddedData string
+)
+
+// Embedded returns the documents of the resources kedge serves
+// (registry.Core), built with kube-openapi when kedge was built: see
+// package builder and ./gen.
+func Embedded() (*Documents, error) {
+	d, err := LoadBundle(embeddedIndex, embeddedData)
+	if err != nil {
+		return nil, fmt.Errorf("embedded openapi documents: %w", err)
+	}
+	return d, nil
 }

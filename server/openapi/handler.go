@@ -2,6 +2,7 @@ package openapi
 
 import (
 	"bytes"
+	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -89,25 +90,31 @@ func (d *Documents) serve(w http.ResponseWriter, r *http.Request, doc *document,
 			if (clause.typ != typ && clause.typ != "*") || (clause.sub != sub && clause.sub != "*") {
 				continue
 			}
-			body, err := doc.gz, error(nil)
+			gz := doc.gz
 			if o.proto {
-				if body, err = doc.protobuf(); err != nil {
-					http.Error(w, "encode the OpenAPI document as protobuf: "+err.Error(), http.StatusInternalServerError)
-					return
+				if gz = doc.protoGz; gz == "" {
+					// Only the discovery document lacks a protobuf form, and
+					// it offers none.
+					continue
 				}
 			}
+			var body io.ReadSeeker = strings.NewReader(gz)
 			w.Header().Add("Vary", "Accept-Encoding")
 			if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 				w.Header().Set("Content-Encoding", "gzip")
-			} else if body, err = expand(body); err != nil {
-				http.Error(w, err.Error(), http.StatusInternalServerError)
-				return
+			} else {
+				b, err := expand(gz)
+				if err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				body = bytes.NewReader(b)
 			}
 			w.Header().Set("Content-Type", o.contentType)
 			w.Header().Set("Etag", strconv.Quote(doc.etag))
 			// ServeContent answers If-None-Match, If-Modified-Since, HEAD
 			// and ranges.
-			http.ServeContent(w, r, "", d.modTime, bytes.NewReader(body))
+			http.ServeContent(w, r, "", d.modTime, body)
 			return
 		}
 	}

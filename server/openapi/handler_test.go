@@ -15,8 +15,18 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
+// embedded returns the documents kedge serves.
+func embedded(t testing.TB) *Documents {
+	t.Helper()
+	d, err := Embedded()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func TestHandler(t *testing.T) {
-	d := newTestDocuments(t)
+	d := embedded(t)
 	v2ETag := strconv.Quote(d.v2.etag)
 	v1 := d.v3["api/v1"]
 	v1URL := v3URL("api/v1", v1.etag)
@@ -117,7 +127,7 @@ func TestHandler(t *testing.T) {
 			},
 		},
 		{name: "v3 not modified", path: "/openapi/v3/api/v1", header: map[string]string{"If-None-Match": strconv.Quote(v1.etag)}, code: 304},
-		{name: "v3 unknown group version", path: "/openapi/v3/apis/apps/v1", code: 404},
+		{name: "v3 unknown group version", path: "/openapi/v3/apis/unserved.example.com/v1", code: 404},
 		{name: "v3 not acceptable", path: "/openapi/v3/api/v1", header: map[string]string{"Accept": "text/html"}, code: 406},
 		{name: "unknown path", path: "/openapi/v4", code: 404},
 	}
@@ -175,30 +185,6 @@ func expectPrefix(t *testing.T, b []byte, prefix string) {
 	}
 }
 
-// TestHandlerConcurrentProtobuf asks for the protobuf forms from many
-// goroutines at once: the conversion happens once and every answer is
-// the same (run with -race).
-func TestHandlerConcurrentProtobuf(t *testing.T) {
-	d := newTestDocuments(t)
-	const n = 8
-	bodies := make(chan string, n)
-	for i := 0; i < n; i++ {
-		go func() {
-			req := httptest.NewRequest(http.MethodGet, "/openapi/v2", nil)
-			req.Header.Set("Accept", mediaV2ProtoAt)
-			rec := httptest.NewRecorder()
-			d.ServeHTTP(rec, req)
-			bodies <- rec.Body.String()
-		}()
-	}
-	first := <-bodies
-	for i := 1; i < n; i++ {
-		if b := <-bodies; b != first || len(b) == 0 {
-			t.Fatalf("concurrent protobuf answers differ or are empty")
-		}
-	}
-}
-
 func TestAcceptsGzip(t *testing.T) {
 	for header, want := range map[string]bool{
 		"":                         false,
@@ -243,5 +229,58 @@ func TestParseAccept(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("parseAccept(%q) = %q, want %q", tc.header, got, tc.want)
 		}
+	}
+}
+
+// TestBundle round-trips documents through a bundle, and checks that a
+// bundle that does not fit its data is refused.
+func TestBundle(t *testing.T) {
+	d, err := New(Source{JSON: []byte(`{"swagger":"2.0"}`), Proto: []byte{1, 2, 3}},
+		map[string]Source{"api/v1": {JSON: []byte(`{"openapi":"3.0.0"}`)}, "version": {JSON: []byte(`{}`), Proto: []byte{4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, data, err := d.MarshalBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := LoadBundle(string(index), string(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	index2, data2, err := back.MarshalBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(index, index2) || !bytes.Equal(data, data2) {
+		t.Errorf("a loaded bundle marshals differently:\n%s\n%s", index, index2)
+	}
+	// api/v1 has no protobuf form: asking only for it is not acceptable.
+	req := httptest.NewRequest(http.MethodGet, "/openapi/v3/api/v1", nil)
+	req.Header.Set("Accept", mediaV3Proto)
+	rec := httptest.NewRecorder()
+	back.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNotAcceptable {
+		t.Errorf("protobuf of a document without one: %d, want 406", rec.Code)
+	}
+	req = httptest.NewRequest(http.MethodGet, "/openapi/v3/version", nil)
+	req.Header.Set("Accept", mediaV3Proto)
+	rec = httptest.NewRecorder()
+	back.ServeHTTP(rec, req)
+	if rec.Code != http.StatusOK || rec.Body.String() != "\x04" {
+		t.Errorf("protobuf of version: %d %q", rec.Code, rec.Body.String())
+	}
+
+	for name, tc := range map[string]struct{ index, data string }{
+		"truncated data":  {string(index), string(data[:len(data)-1])},
+		"not JSON":        {"{", string(data)},
+		"negative offset": {strings.Replace(string(index), `"offset": 0`, `"offset": -1`, 1), string(data)},
+	} {
+		if _, err := LoadBundle(tc.index, tc.data); err == nil {
+			t.Errorf("%s: LoadBundle accepted it", name)
+		}
+	}
+	if _, err := New(Source{}, nil); err == nil {
+		t.Error("New accepted a v2 document without JSON")
 	}
 }

@@ -20,6 +20,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
+// KubernetesVersion is the Kubernetes release whose API kedge serves: the
+// version of k8s.io/api its types come from. Nodes report it as their
+// kubelet version, /version and the OpenAPI documents carry it.
+const KubernetesVersion = "v1.34.2"
+
 // Resource describes one served kind (for example core/v1 pods).
 type Resource struct {
 	Group   string // "" for the core group

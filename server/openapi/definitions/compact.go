@@ -2,9 +2,9 @@
 
 // compact writes GetOpenAPIDefinitions as gzipped JSON to the file named by
 // its argument: a map from Go type name to {"schema", "dependencies"}, with
-// every reference holding the Go type name it points to. Package openapi
+// every reference holding the Go type name it points to. Package builder
 // embeds the file and turns the names back into references (see
-// server/openapi/definitions.go).
+// server/openapi/builder/definitions.go).
 package main
 
 import (

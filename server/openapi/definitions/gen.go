@@ -3,18 +3,18 @@
 // openapi-gen from the upstream Go types (their comments, json tags and
 // +k8s: markers), exactly as kube-apiserver generates its own.
 //
-// The kedge binary does not link this package: compiled, the definitions of
+// Package builder reads them from ../builder/zz_generated.definitions.json.gz
+// (about 100 KB), which compact.go writes; compiled, the definitions of
 // core/v1 and meta/v1 alone weigh about 1.1 MB, and each API group adds to
-// that. compact.go turns them into
-// ../zz_generated.definitions.json.gz (about 100 KB), which package openapi
-// embeds and decodes at start. Only that step and the tests import this
-// package; a test checks that the embedded file decodes to exactly what
-// GetOpenAPIDefinitions returns.
+// that. Only that step and the tests import this package; a test checks
+// that the compacted file decodes to exactly what GetOpenAPIDefinitions
+// returns.
 //
-// Regenerate both files after a k8s.io/api or k8s.io/apimachinery upgrade,
-// or to add an API group's package (for example k8s.io/api/apps/v1), with:
+// Regenerate both files, then the served documents, after a k8s.io/api or
+// k8s.io/apimachinery upgrade, or to add an API group's package (for
+// example k8s.io/api/apps/v1), with:
 //
-//	go generate ./server/openapi/definitions
+//	go generate ./server/openapi/definitions ./server/openapi
 //
 // The API-rule report goes to /dev/null: the upstream types carry known,
 // accepted violations (kubernetes keeps the same list in api/api-rules), and
@@ -22,4 +22,4 @@
 package definitions
 
 //go:generate go run k8s.io/kube-openapi/cmd/openapi-gen --output-dir . --output-pkg kedge.dev/kedge/server/openapi/definitions --output-file zz_generated.openapi.go --go-header-file /dev/null --report-filename /dev/null k8s.io/api/core/v1 k8s.io/apimachinery/pkg/apis/meta/v1 k8s.io/apimachinery/pkg/runtime k8s.io/apimachinery/pkg/util/intstr k8s.io/apimachinery/pkg/api/resource k8s.io/apimachinery/pkg/version
-//go:generate go run compact.go ../zz_generated.definitions.json.gz
+//go:generate go run compact.go ../builder/zz_generated.definitions.json.gz

@@ -1,4 +1,4 @@
-package openapi
+package builder
 
 // allVerbs is every verb, as the core kinds are served.
 var allVerbs = []string{VerbCreate, VerbDelete, VerbDeleteCollection, VerbGet, VerbList, VerbPatch, VerbUpdate, VerbWatch}

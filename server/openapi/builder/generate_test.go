@@ -1,4 +1,4 @@
-package openapi
+package builder
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ import (
 // the committed zz_generated.openapi.go, so the file is reproducible and
 // never edited by hand.
 func TestGeneratedFileIsCurrent(t *testing.T) {
-	src, err := os.ReadFile("definitions/gen.go")
+	src, err := os.ReadFile("../definitions/gen.go")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, goBin, args[1:]...)
-	cmd.Dir = "definitions"
+	cmd.Dir = "../definitions"
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
@@ -64,7 +64,7 @@ func TestGeneratedFileIsCurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile("definitions/zz_generated.openapi.go")
+	got, err := os.ReadFile("../definitions/zz_generated.openapi.go")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package openapi
+package builder
 
 import (
 	"bytes"
@@ -15,6 +15,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"kedge.dev/kedge/server/openapi"
 )
 
 // kubectlDir holds the kubectl releases of the project's machines and CI.
@@ -33,7 +35,7 @@ type recordedRequest struct {
 	method, path, query, accept string
 }
 
-func newFakeAPIServer(t testing.TB, docs *Documents) *fakeAPIServer {
+func newFakeAPIServer(t testing.TB, docs *openapi.Documents) *fakeAPIServer {
 	t.Helper()
 	f := &fakeAPIServer{}
 	writeJSON := func(w http.ResponseWriter, code int, v any) {
@@ -138,7 +140,7 @@ func kubectl(t *testing.T, bin, server string, stdin string, args ...string) str
 // turns into server-side field validation only when the v3 document shows
 // fieldValidation on the kind's PATCH.
 func TestKubectl(t *testing.T) {
-	docs, err := New(testConfig())
+	docs, err := Build(testConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
