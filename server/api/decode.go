@@ -117,7 +117,11 @@ func decodeBody(r *http.Request, res *resource, data []byte, fv fieldValidation)
 	}
 	if base == contentTypeProtobuf {
 		obj := res.New()
-		if err := decodeProtobuf(data, obj, res.gvk.GroupVersion().String(), res.Kind); err != nil {
+		var unmarshal func([]byte) error
+		if res.UnmarshalProtobuf != nil {
+			unmarshal = func(b []byte) error { return res.UnmarshalProtobuf(obj, b) }
+		}
+		if err := decodeProtobuf(data, unmarshal, res.gvk.GroupVersion().String(), res.Kind); err != nil {
 			return nil, nil, err
 		}
 		obj.GetObjectKind().SetGroupVersionKind(res.gvk)

@@ -79,9 +79,9 @@ func decodeDeleteOptions(r *http.Request, data []byte, opts *metav1.DeleteOption
 	}
 	if base == contentTypeProtobuf {
 		// Clients send meta.k8s.io/v1 or the legacy v1.
-		err := decodeProtobuf(data, opts, "meta.k8s.io/v1", "DeleteOptions")
+		err := decodeProtobuf(data, opts.Unmarshal, "meta.k8s.io/v1", "DeleteOptions")
 		if err != nil {
-			err = decodeProtobuf(data, opts, "v1", "DeleteOptions")
+			err = decodeProtobuf(data, opts.Unmarshal, "v1", "DeleteOptions")
 		}
 		return err
 	}

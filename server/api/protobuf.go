@@ -16,15 +16,11 @@ const contentTypeProtobuf = "application/vnd.kubernetes.protobuf"
 // protobufMagic starts every Kubernetes protobuf message.
 var protobufMagic = []byte{0x6b, 0x38, 0x73, 0x00}
 
-// protoUnmarshaler is implemented by every k8s.io/api type (generated code).
-type protoUnmarshaler interface {
-	Unmarshal(data []byte) error
-}
-
 // decodeProtobuf decodes a protobuf body (the magic, then a runtime.Unknown
-// envelope whose Raw holds the object) into obj, checking apiVersion and
-// kind against want.
-func decodeProtobuf(data []byte, obj runtime.Object, wantAPIVersion, wantKind string) error {
+// envelope whose Raw holds the object) with unmarshal, checking apiVersion
+// and kind against want. A nil unmarshal means the kind cannot be sent as
+// protobuf.
+func decodeProtobuf(data []byte, unmarshal func([]byte) error, wantAPIVersion, wantKind string) error {
 	if !bytes.HasPrefix(data, protobufMagic) {
 		return apierrors.NewBadRequest("the protobuf body does not start with the Kubernetes magic number")
 	}
@@ -37,11 +33,10 @@ func decodeProtobuf(data []byte, obj runtime.Object, wantAPIVersion, wantKind st
 			"the object in the body (apiVersion %q, kind %q) does not match the URL, which expects apiVersion %q, kind %q",
 			env.APIVersion, env.Kind, wantAPIVersion, wantKind))
 	}
-	u, ok := obj.(protoUnmarshaler)
-	if !ok {
+	if unmarshal == nil {
 		return errUnsupportedMediaType(fmt.Sprintf("%s cannot be sent as protobuf; send JSON", wantKind))
 	}
-	if err := u.Unmarshal(env.Raw); err != nil {
+	if err := unmarshal(env.Raw); err != nil {
 		return apierrors.NewBadRequest(fmt.Sprintf("the protobuf body could not be decoded as %s: %v", wantKind, err))
 	}
 	return nil

@@ -16,7 +16,8 @@ import (
 // bindingResource describes v1 Binding bodies for the decoder.
 var bindingResource = &resource{
 	Resource: registry.Resource{Version: "v1", Kind: "Binding", Resource: "bindings",
-		New: func() runtime.Object { return &corev1.Binding{} }},
+		New:               func() runtime.Object { return &corev1.Binding{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Binding).Unmarshal(b) }},
 	gvk: corev1.SchemeGroupVersion.WithKind("Binding"),
 }
 

@@ -24,16 +24,17 @@ var _ Strategy = configMapStrategy{}
 
 func configMapResource(now func() time.Time) Resource {
 	return Resource{
-		Version:      "v1",
-		Kind:         "ConfigMap",
-		Resource:     "configmaps",
-		SingularName: "configmap",
-		ShortNames:   []string{"cm"},
-		Namespaced:   true,
-		Verbs:        allVerbs(),
-		New:          func() runtime.Object { return &corev1.ConfigMap{} },
-		NewList:      func() runtime.Object { return &corev1.ConfigMapList{} },
-		Strategy:     configMapStrategy{now: now},
+		Version:           "v1",
+		Kind:              "ConfigMap",
+		Resource:          "configmaps",
+		SingularName:      "configmap",
+		ShortNames:        []string{"cm"},
+		Namespaced:        true,
+		Verbs:             allVerbs(),
+		New:               func() runtime.Object { return &corev1.ConfigMap{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.ConfigMap).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.ConfigMapList{} },
+		Strategy:          configMapStrategy{now: now},
 	}
 }
 

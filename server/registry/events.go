@@ -33,16 +33,17 @@ var _ Strategy = eventStrategy{}
 
 func eventResource(now func() time.Time) Resource {
 	return Resource{
-		Version:      "v1",
-		Kind:         "Event",
-		Resource:     "events",
-		SingularName: "event",
-		ShortNames:   []string{"ev"},
-		Namespaced:   true,
-		Verbs:        allVerbs(),
-		New:          func() runtime.Object { return &corev1.Event{} },
-		NewList:      func() runtime.Object { return &corev1.EventList{} },
-		Strategy:     eventStrategy{now: now},
+		Version:           "v1",
+		Kind:              "Event",
+		Resource:          "events",
+		SingularName:      "event",
+		ShortNames:        []string{"ev"},
+		Namespaced:        true,
+		Verbs:             allVerbs(),
+		New:               func() runtime.Object { return &corev1.Event{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Event).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.EventList{} },
+		Strategy:          eventStrategy{now: now},
 	}
 }
 

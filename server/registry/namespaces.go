@@ -28,11 +28,12 @@ func namespaceResource(now func() time.Time) Resource {
 		SingularName: "namespace",
 		ShortNames:   []string{"ns"},
 		// Kubernetes serves no deletecollection on namespaces.
-		Verbs:        []string{"create", "delete", "get", "list", "patch", "update", "watch"},
-		Subresources: []string{"status", "finalize"},
-		New:          func() runtime.Object { return &corev1.Namespace{} },
-		NewList:      func() runtime.Object { return &corev1.NamespaceList{} },
-		Strategy:     namespaceStrategy{now: now},
+		Verbs:             []string{"create", "delete", "get", "list", "patch", "update", "watch"},
+		Subresources:      []string{"status", "finalize"},
+		New:               func() runtime.Object { return &corev1.Namespace{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Namespace).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.NamespaceList{} },
+		Strategy:          namespaceStrategy{now: now},
 	}
 }
 

@@ -26,16 +26,17 @@ var _ Strategy = nodeStrategy{}
 
 func nodeResource(now func() time.Time) Resource {
 	return Resource{
-		Version:      "v1",
-		Kind:         "Node",
-		Resource:     "nodes",
-		SingularName: "node",
-		ShortNames:   []string{"no"},
-		Verbs:        allVerbs(),
-		Subresources: []string{"status"},
-		New:          func() runtime.Object { return &corev1.Node{} },
-		NewList:      func() runtime.Object { return &corev1.NodeList{} },
-		Strategy:     nodeStrategy{now: now},
+		Version:           "v1",
+		Kind:              "Node",
+		Resource:          "nodes",
+		SingularName:      "node",
+		ShortNames:        []string{"no"},
+		Verbs:             allVerbs(),
+		Subresources:      []string{"status"},
+		New:               func() runtime.Object { return &corev1.Node{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Node).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.NodeList{} },
+		Strategy:          nodeStrategy{now: now},
 	}
 }
 

@@ -22,18 +22,19 @@ var _ Strategy = podStrategy{}
 
 func podResource(now func() time.Time) Resource {
 	return Resource{
-		Version:      "v1",
-		Kind:         "Pod",
-		Resource:     "pods",
-		SingularName: "pod",
-		ShortNames:   []string{"po"},
-		Categories:   []string{"all"},
-		Namespaced:   true,
-		Verbs:        allVerbs(),
-		Subresources: []string{"status", "log", "binding", "exec", "attach", "portforward"},
-		New:          func() runtime.Object { return &corev1.Pod{} },
-		NewList:      func() runtime.Object { return &corev1.PodList{} },
-		Strategy:     podStrategy{now: now},
+		Version:           "v1",
+		Kind:              "Pod",
+		Resource:          "pods",
+		SingularName:      "pod",
+		ShortNames:        []string{"po"},
+		Categories:        []string{"all"},
+		Namespaced:        true,
+		Verbs:             allVerbs(),
+		Subresources:      []string{"status", "log", "binding", "exec", "attach", "portforward"},
+		New:               func() runtime.Object { return &corev1.Pod{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Pod).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.PodList{} },
+		Strategy:          podStrategy{now: now},
 	}
 }
 

@@ -45,6 +45,12 @@ type Resource struct {
 	// New returns an empty object of the kind, NewList an empty list.
 	New     func() runtime.Object
 	NewList func() runtime.Object
+	// UnmarshalProtobuf decodes the kind's protobuf form (the Raw of the
+	// runtime.Unknown envelope) into an object New returned. Each kind
+	// names its own type's decoder: a call through an interface instead
+	// would make the linker keep the protobuf decoder of every k8s.io/api
+	// type (~1.3 MB of the binary).
+	UnmarshalProtobuf func(obj runtime.Object, data []byte) error
 	// Strategy holds the kind's decisions.
 	Strategy Strategy
 }

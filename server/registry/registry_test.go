@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiequality "k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -120,6 +121,31 @@ func TestCoreStrategiesAgree(t *testing.T) {
 			}
 			if s.Fields(other) != nil || s.TableRow(other) != nil {
 				t.Error("wrong type: Fields or TableRow not nil")
+			}
+		})
+	}
+}
+
+// TestCoreProtobuf decodes each kind's protobuf form with its
+// UnmarshalProtobuf.
+func TestCoreProtobuf(t *testing.T) {
+	for _, r := range CoreWithClock(fixedNow) {
+		t.Run(r.Resource, func(t *testing.T) {
+			if r.UnmarshalProtobuf == nil {
+				t.Fatal("no UnmarshalProtobuf: client-go's protobuf bodies would be refused")
+			}
+			o := sample(r.Kind)
+			o.(metav1.Object).SetLabels(map[string]string{"app": "web"})
+			data, err := o.(interface{ Marshal() ([]byte, error) }).Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := r.New()
+			if err := r.UnmarshalProtobuf(got, data); err != nil {
+				t.Fatal(err)
+			}
+			if !apiequality.Semantic.DeepEqual(got, o) {
+				t.Errorf("decoded %+v\nwant %+v", got, o)
 			}
 		})
 	}

@@ -28,15 +28,16 @@ var _ Strategy = secretStrategy{}
 
 func secretResource(now func() time.Time) Resource {
 	return Resource{
-		Version:      "v1",
-		Kind:         "Secret",
-		Resource:     "secrets",
-		SingularName: "secret",
-		Namespaced:   true,
-		Verbs:        allVerbs(),
-		New:          func() runtime.Object { return &corev1.Secret{} },
-		NewList:      func() runtime.Object { return &corev1.SecretList{} },
-		Strategy:     secretStrategy{now: now},
+		Version:           "v1",
+		Kind:              "Secret",
+		Resource:          "secrets",
+		SingularName:      "secret",
+		Namespaced:        true,
+		Verbs:             allVerbs(),
+		New:               func() runtime.Object { return &corev1.Secret{} },
+		UnmarshalProtobuf: func(o runtime.Object, b []byte) error { return o.(*corev1.Secret).Unmarshal(b) },
+		NewList:           func() runtime.Object { return &corev1.SecretList{} },
+		Strategy:          secretStrategy{now: now},
 	}
 }
 
