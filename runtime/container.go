@@ -346,7 +346,15 @@ func (r *Runtime) attachLogs(c *container) error {
 		c.copiers.Add(1)
 		go func(stream logs.Stream, f *os.File) {
 			defer c.copiers.Done()
-			if err := w.Copy(stream, c.io.hub.tee(stream, f)); err != nil && !errors.Is(err, os.ErrClosed) {
+			lw := w.Lines(stream)
+			err := copyFIFO(f, func(p []byte) error {
+				c.io.hub.publish(stream, p)
+				return lw.Write(p)
+			})
+			if ferr := lw.Flush(); err == nil {
+				err = ferr
+			}
+			if err != nil && !errors.Is(err, os.ErrClosed) {
 				r.log.Warn("copying container output", "id", c.h.Spec.ID, "stream", stream, "err", err)
 			}
 		}(s.stream, f)

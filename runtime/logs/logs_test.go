@@ -67,6 +67,31 @@ func TestWriterCopy(t *testing.T) {
 			if strings.Join(got, "|") != strings.Join(tc.want, "|") {
 				t.Errorf("got %q\nwant %q", got, tc.want)
 			}
+			// A LineWriter fed the same bytes in pieces of any size writes
+			// the same entries.
+			for _, chunk := range []int{1, 7, 100} {
+				var out bytes.Buffer
+				lw := NewWriter(&out).WithClock(fixedClock()).WithMaxLineSize(tc.max).Lines(Stdout)
+				for in := tc.in; len(in) > 0; {
+					n := min(chunk, len(in))
+					if err := lw.Write([]byte(in[:n])); err != nil {
+						t.Fatal(err)
+					}
+					in = in[n:]
+				}
+				if err := lw.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				var pieces []string
+				for _, l := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+					if _, rest, ok := strings.Cut(l, " "); ok {
+						pieces = append(pieces, rest)
+					}
+				}
+				if strings.Join(pieces, "|") != strings.Join(tc.want, "|") {
+					t.Errorf("in pieces of %d: got %.200q\nwant %.200q", chunk, pieces, tc.want)
+				}
+			}
 		})
 	}
 }

@@ -1,7 +1,7 @@
 package logs
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -97,36 +97,18 @@ const readChunk = 2048
 // returns nil at EOF and the first read or write error otherwise; a read
 // error from a closed pipe (os.ErrClosed) also ends the copy without error.
 func (w *Writer) Copy(stream Stream, r io.Reader) error {
-	br := bufio.NewReaderSize(r, min(w.maxLine, readChunk))
-	var long []byte // the start of a line longer than the read buffer
+	lw := w.Lines(stream)
+	buf := make([]byte, min(w.maxLine, readChunk))
 	for {
-		frag, isPrefix, err := br.ReadLine()
-		if len(frag) > 0 || (err == nil && !isPrefix) {
-			if !isPrefix && len(long) == 0 {
-				if werr := w.writeEntry(stream, tagFull, frag); werr != nil {
-					return werr
-				}
-			} else {
-				long = append(long, frag...)
-				for len(long) >= w.maxLine {
-					if werr := w.writeEntry(stream, tagPartial, long[:w.maxLine]); werr != nil {
-						return werr
-					}
-					long = append(long[:0], long[w.maxLine:]...)
-				}
-				if !isPrefix {
-					if werr := w.writeEntry(stream, tagFull, long); werr != nil {
-						return werr
-					}
-					long = long[:0]
-				}
+		n, err := r.Read(buf)
+		if n > 0 {
+			if werr := lw.Write(buf[:n]); werr != nil {
+				return werr
 			}
 		}
 		if err != nil {
-			if len(long) > 0 {
-				if werr := w.writeEntry(stream, tagFull, long); werr != nil {
-					return werr
-				}
+			if werr := lw.Flush(); werr != nil {
+				return werr
 			}
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -134,4 +116,93 @@ func (w *Writer) Copy(stream Stream, r io.Reader) error {
 			return fmt.Errorf("read %s: %w", stream, err)
 		}
 	}
+}
+
+// Lines returns a LineWriter writing the entries of stream.
+func (w *Writer) Lines(stream Stream) *LineWriter {
+	return &LineWriter{w: w, stream: stream}
+}
+
+// LineWriter turns the output of one stream, written to it in pieces of any
+// size, into entries: one per line, a line longer than the Writer's maximum
+// split into partial entries. It holds only the start of a line still
+// waiting for its end, so a caller can read with a shared buffer and keep
+// nothing per stream between reads. A LineWriter is used by one goroutine at
+// a time.
+type LineWriter struct {
+	w      *Writer
+	stream Stream
+	long   []byte // the start of an unfinished line
+}
+
+// Write writes an entry for each line p ends and keeps the rest of p for
+// the next call. The returned error is the first write error of an entry.
+func (lw *LineWriter) Write(p []byte) error {
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			lw.long = append(lw.long, p...)
+			return lw.split()
+		}
+		line := p[:i]
+		p = p[i+1:]
+		if len(lw.long) == 0 && len(line) < lw.w.maxLine {
+			if err := lw.w.writeEntry(lw.stream, tagFull, trimCR(line)); err != nil {
+				return err
+			}
+			continue
+		}
+		lw.long = append(lw.long, line...)
+		if err := lw.split(); err != nil {
+			return err
+		}
+		if err := lw.w.writeEntry(lw.stream, tagFull, trimCR(lw.long)); err != nil {
+			return err
+		}
+		lw.release()
+	}
+	return nil
+}
+
+// Flush writes the unfinished line, if any, as a full entry: the stream
+// ended without a final newline.
+func (lw *LineWriter) Flush() error {
+	if len(lw.long) == 0 {
+		return nil
+	}
+	err := lw.w.writeEntry(lw.stream, tagFull, lw.long)
+	lw.release()
+	return err
+}
+
+// split writes maximum-size partial entries while the unfinished line is
+// at least the maximum long. A line of exactly a multiple of the maximum
+// thus ends with an empty full entry, as containerd writes it.
+func (lw *LineWriter) split() error {
+	for len(lw.long) >= lw.w.maxLine {
+		if err := lw.w.writeEntry(lw.stream, tagPartial, lw.long[:lw.w.maxLine]); err != nil {
+			return err
+		}
+		lw.long = append(lw.long[:0], lw.long[lw.w.maxLine:]...)
+	}
+	return nil
+}
+
+// release forgets the unfinished line, giving back a buffer that grew for
+// a long line rather than keeping it for the stream's life.
+func (lw *LineWriter) release() {
+	if cap(lw.long) > readChunk {
+		lw.long = nil
+		return
+	}
+	lw.long = lw.long[:0]
+}
+
+// trimCR drops the carriage return of a CRLF line ending, as
+// bufio.Reader.ReadLine does.
+func trimCR(line []byte) []byte {
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		return line[:n-1]
+	}
+	return line
 }
