@@ -7,7 +7,6 @@
 // client side (roundtripper.go) builds a runtime.CodecFactory in a package
 // variable, and that factory brings in the protobuf serializer, whose
 // interface calls keep every k8s.io/api type's generated protobuf encoder
-// (MarshalToSizedBuffer and friends, ~0.5 MB of code and tables) in the
-// kedge binary. Without it the binary is that much smaller, and every byte
-// of it is mapped by each kedge process on an edge box.
+// (MarshalToSizedBuffer and friends, ~0.3 MB of code plus its line
+// tables) in the kedge binary, which every kedge process maps.
 package spdy
