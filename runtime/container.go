@@ -15,6 +15,7 @@ import (
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 
+	"kedge.dev/kedge/runtime/fifopump"
 	"kedge.dev/kedge/runtime/logs"
 	"kedge.dev/kedge/runtime/rootfs"
 )
@@ -30,8 +31,10 @@ type container struct {
 	removed bool
 	io      attachIO // stdin, console and live output for Attach (attach.go)
 
-	readers []*os.File     // files closed when the container ends: output FIFO ends, console, stdinOnce writer
-	copiers sync.WaitGroup // one per reader
+	readers []*os.File         // files closed when the container ends: console, stdinOnce writer
+	pumped  []*fifopump.Source // the output FIFOs, read by pump
+	pump    *fifopump.Pump     // the runtime's, set with pumped
+	copiers sync.WaitGroup     // one per output FIFO and console
 	logFile *logs.RotatingFile
 }
 
@@ -315,8 +318,9 @@ func openFifoWriter(p string) (*os.File, error) {
 	return f, nil
 }
 
-// attachLogs opens the FIFOs' read ends and the log file and starts the
-// copiers. Callers hold c.mu; the FIFOs must have a writer.
+// attachLogs opens the FIFOs' read ends and the log file and hands the
+// FIFOs to the runtime's pump. Callers hold c.mu; the FIFOs must have a
+// writer.
 func (r *Runtime) attachLogs(c *container) error {
 	var out io.Writer = io.Discard
 	if p := c.h.Spec.LogPath; p != "" {
@@ -335,36 +339,73 @@ func (r *Runtime) attachLogs(c *container) error {
 		file   string
 		stream logs.Stream
 	}{{stdoutFifo, logs.Stdout}, {stderrFifo, logs.Stderr}} {
-		// Non-blocking so that Go's poller serves the reads and Close can
-		// interrupt them.
-		f, err := os.OpenFile(filepath.Join(c.dir, s.file), os.O_RDONLY|unix.O_NONBLOCK, 0)
+		fd, err := unix.Open(filepath.Join(c.dir, s.file), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		if err != nil {
 			c.detachLogs()
 			return fmt.Errorf("open %s: %w", s.file, err)
 		}
-		c.readers = append(c.readers, f)
-		c.copiers.Add(1)
-		go func(stream logs.Stream, f *os.File) {
-			defer c.copiers.Done()
-			lw := w.Lines(stream)
-			err := copyFIFO(f, func(p []byte) error {
-				c.io.hub.publish(stream, p)
-				return lw.Write(p)
-			})
-			if ferr := lw.Flush(); err == nil {
-				err = ferr
-			}
-			if err != nil && !errors.Is(err, os.ErrClosed) {
-				r.log.Warn("copying container output", "id", c.h.Spec.ID, "stream", stream, "err", err)
-			}
-		}(s.stream, f)
+		if err := r.pumpOutput(c, s.stream, fd, w); err != nil {
+			unix.Close(fd)
+			c.detachLogs()
+			return err
+		}
 	}
+	return nil
+}
+
+// outputChunk is the pump's read size: one buffer serves every container
+// of the node, so it can be as large as a log entry.
+const outputChunk = 16 << 10
+
+// pumpOutput hands one output FIFO of c to the runtime's pump, which
+// copies it into the log (and to attached clients) until the container's
+// writers close it or detachLogs removes it. A log write that fails (a
+// full disk) drops the output rather than stopping the copy: a container
+// whose output is no longer read would block on its next write. Callers
+// hold c.mu.
+func (r *Runtime) pumpOutput(c *container, stream logs.Stream, fd int, w *logs.Writer) error {
+	lw := w.Lines(stream)
+	id := c.h.Spec.ID
+	failing := false
+	sink := func(p []byte) error {
+		c.io.hub.publish(stream, p)
+		if err := lw.Write(p); err != nil {
+			if !failing {
+				r.log.Warn("writing the container log; output is dropped until it can be written again", "id", id, "stream", stream, "err", err)
+			}
+			failing = true
+			return nil
+		}
+		failing = false
+		return nil
+	}
+	done := func(err error) {
+		defer c.copiers.Done()
+		if ferr := lw.Flush(); ferr != nil && !failing {
+			r.log.Warn("writing the container log", "id", id, "stream", stream, "err", ferr)
+		}
+		if err != nil && !errors.Is(err, fifopump.ErrRemoved) && !errors.Is(err, fifopump.ErrClosed) {
+			r.log.Warn("copying container output", "id", id, "stream", stream, "err", err)
+		}
+	}
+	c.copiers.Add(1)
+	src, err := r.pump.Add(fd, sink, done)
+	if err != nil {
+		c.copiers.Done()
+		return fmt.Errorf("copy %s of container %s: %w", stream, id, err)
+	}
+	c.pumped = append(c.pumped, src)
+	c.pump = r.pump
 	return nil
 }
 
 // detachLogs closes the FIFO readers (ending the copiers) and the log file.
 // Callers hold c.mu.
 func (c *container) detachLogs() {
+	for _, src := range c.pumped {
+		c.pump.Remove(src)
+	}
+	c.pumped = nil
 	for _, f := range c.readers {
 		f.Close()
 	}

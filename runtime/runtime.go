@@ -14,6 +14,7 @@ import (
 	"github.com/opencontainers/cgroups"
 
 	"kedge.dev/kedge/runtime/exitrec"
+	"kedge.dev/kedge/runtime/fifopump"
 	"kedge.dev/kedge/runtime/images"
 )
 
@@ -30,7 +31,8 @@ type Runtime struct {
 	parents *parentRegistry
 	mounts  []cgroupMount
 	host    hostFeatures
-	exits   *exitrec.Dir // nil without a running exit recorder
+	exits   *exitrec.Dir   // nil without a running exit recorder
+	pump    *fifopump.Pump // copies every container's output FIFOs
 
 	// mu guards containers and closed; never held while a container's mu
 	// is waited for in the other order (lock order: mu, then container.mu).
@@ -83,11 +85,15 @@ func New(cfg Config) (*Runtime, error) {
 			return nil, fmt.Errorf("create runtime directory: %w", err)
 		}
 	}
+	if r.pump, err = fifopump.New(outputChunk); err != nil {
+		return nil, fmt.Errorf("start the output pump: %w", err)
+	}
 	if len(cfg.ExitRecorder) > 0 {
 		r.exits = r.startExitRecorder()
 	}
 	if err := r.reload(); err != nil {
 		r.closeExits()
+		r.pump.Close()
 		return nil, err
 	}
 	r.wg.Add(1)
@@ -114,6 +120,7 @@ func (r *Runtime) Close() error {
 			c.detachLogs()
 			c.mu.Unlock()
 		}
+		r.pump.Close()
 	})
 	return nil
 }
