@@ -7,8 +7,9 @@
 //
 // Upstream's package imports k8s.io/kube-openapi for those two, and through
 // it gnostic and google.golang.org/protobuf, whose package initialisation
-// alone keeps ~3 MB of code and descriptors in any binary that links them.
+// alone keeps their code and descriptors in any binary that links them.
 // kedge builds its OpenAPI documents at build time, so without this import
-// none of it is in the kedge binary. patch_test.go checks this copy against
+// none of it is in the kedge binary (with the build-time documents, 28.6
+// -> 23.5 MB). patch_test.go checks this copy against
 // upstream on the patches kubectl sends.
 package strategicpatch
