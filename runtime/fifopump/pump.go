@@ -30,6 +30,9 @@ const readsPerWake = 16
 // Pump reads registered file descriptors until each reaches EOF or fails.
 // Its methods are safe for concurrent use, except from a sink or done
 // callback, which run on the Pump's goroutine and must not block on it.
+// A slow sink delays every other source (their writers block once their
+// pipes are full), so sinks hand the bytes on without waiting: the
+// runtime's append to a log file and queue a copy for attached clients.
 type Pump struct {
 	epfd int
 	wake int // eventfd: Remove and Close queue work and wake the loop
