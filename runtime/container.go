@@ -32,8 +32,7 @@ type container struct {
 	io      attachIO // stdin, console and live output for Attach (attach.go)
 
 	readers []*os.File         // files closed when the container ends: console, stdinOnce writer
-	pumped  []*fifopump.Source // the output FIFOs, read by pump
-	pump    *fifopump.Pump     // the runtime's, set with pumped
+	pumped  []*fifopump.Source // the output FIFOs, read by the runtime's pump
 	copiers sync.WaitGroup     // one per output FIFO and console
 	logFile *logs.RotatingFile
 }
@@ -395,7 +394,6 @@ func (r *Runtime) pumpOutput(c *container, stream logs.Stream, fd int, w *logs.W
 		return fmt.Errorf("copy %s of container %s: %w", stream, id, err)
 	}
 	c.pumped = append(c.pumped, src)
-	c.pump = r.pump
 	return nil
 }
 
@@ -403,7 +401,7 @@ func (r *Runtime) pumpOutput(c *container, stream logs.Stream, fd int, w *logs.W
 // Callers hold c.mu.
 func (c *container) detachLogs() {
 	for _, src := range c.pumped {
-		c.pump.Remove(src)
+		src.Remove()
 	}
 	c.pumped = nil
 	for _, f := range c.readers {

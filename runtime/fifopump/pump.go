@@ -47,6 +47,7 @@ type Pump struct {
 
 // Source is one registered file descriptor.
 type Source struct {
+	p    *Pump
 	fd   int
 	sink func([]byte) error
 	done func(error)
@@ -80,11 +81,11 @@ func New(bufSize int) (*Pump, error) {
 // Add hands fd, a non-blocking read end, to the Pump, which owns it from
 // then on. The Pump calls sink with what it reads, in order, until the
 // writers all close it (EOF), a read fails or sink returns an error; then
-// it closes fd and calls done with nil (EOF) or that error. Remove or
-// Close end it early. The slice handed to sink is only valid during the
-// call. On error Add leaves fd open.
+// it closes fd and calls done with nil (EOF) or that error. The Source's
+// Remove, or Close, end it early. The slice handed to sink is only valid
+// during the call. On error Add leaves fd open.
 func (p *Pump) Add(fd int, sink func([]byte) error, done func(error)) (*Source, error) {
-	s := &Source{fd: fd, sink: sink, done: done, gone: make(chan struct{})}
+	s := &Source{p: p, fd: fd, sink: sink, done: done, gone: make(chan struct{})}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -103,7 +104,8 @@ func (p *Pump) Add(fd int, sink func([]byte) error, done func(error)) (*Source, 
 
 // Remove ends s (done receives ErrRemoved unless s had ended already) and
 // returns once done has returned and s's descriptor is closed.
-func (p *Pump) Remove(s *Source) {
+func (s *Source) Remove() {
+	p := s.p
 	p.mu.Lock()
 	if !p.closed {
 		p.removes = append(p.removes, s)

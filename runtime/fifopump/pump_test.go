@@ -135,7 +135,7 @@ func TestRemove(t *testing.T) {
 	}
 	w.WriteString("before\n")
 	time.Sleep(50 * time.Millisecond)
-	p.Remove(s)
+	s.Remove()
 	if err := r.wait(t); !errors.Is(err, ErrRemoved) {
 		t.Errorf("done(%v), want ErrRemoved", err)
 	}
@@ -146,7 +146,7 @@ func TestRemove(t *testing.T) {
 	if _, err := w.WriteString("after\n"); !errors.Is(err, unix.EPIPE) {
 		t.Errorf("write after Remove: %v, want EPIPE", err)
 	}
-	p.Remove(s) // a second Remove returns at once
+	s.Remove() // a second Remove returns at once
 }
 
 func TestSinkError(t *testing.T) {
@@ -185,7 +185,7 @@ func TestClose(t *testing.T) {
 	if err := r.wait(t); !errors.Is(err, ErrClosed) {
 		t.Errorf("done(%v), want ErrClosed", err)
 	}
-	p.Remove(s) // after Close: returns at once
+	s.Remove() // after Close: returns at once
 	fd2, w2 := fifo(t, t.TempDir(), "late")
 	defer w2.Close()
 	defer unix.Close(fd2)

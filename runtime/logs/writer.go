@@ -85,17 +85,17 @@ func (w *Writer) writeEntry(stream Stream, tag string, content []byte) error {
 	return nil
 }
 
-// readChunk is the read buffer of one log stream. Most lines are short and
-// most containers log little, so a buffer of the longest entry per stream
-// (two per container, 16 KiB each) was mostly idle memory; a longer line
-// is gathered from several reads instead.
+// readChunk is Copy's read buffer, and the most a LineWriter keeps of an
+// unfinished line's buffer between lines. Most lines are short, so a
+// buffer of the longest entry (16 KiB) would mostly be idle memory; a
+// longer line is gathered from several reads instead.
 const readChunk = 2048
 
 // Copy reads r until EOF and writes each line as an entry of stream. Lines
 // longer than the maximum become partial entries; a trailing line without a
 // newline at EOF is written as a full entry (containerd does the same). It
-// returns nil at EOF and the first read or write error otherwise; a read
-// error from a closed pipe (os.ErrClosed) also ends the copy without error.
+// returns nil at EOF and the first read or write error otherwise (a read
+// end closed under it gives an error wrapping os.ErrClosed).
 func (w *Writer) Copy(stream Stream, r io.Reader) error {
 	lw := w.Lines(stream)
 	buf := make([]byte, min(w.maxLine, readChunk))
