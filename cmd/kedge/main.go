@@ -42,12 +42,22 @@ func commands() []command {
 	}
 }
 
-func main() {
+// libcontainer re-executes this binary as the container's init. Its Init
+// locks the goroutine to its thread and at the end execs the container's
+// process from there, so it runs in an init function, as runc's does: the
+// runtime keeps the main goroutine on the main thread until main starts.
+// Called from main, the goroutine could have moved to another thread first;
+// an exec from a thread other than the thread-group leader makes the kernel
+// end the leader, and the exit recorder, which already watched the
+// container's PID, recorded that as the container's exit (status 0 instead
+// of the real one; TestAgentSIGKILL caught it once in CI).
+func init() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
-		// libcontainer re-executes this binary as the container's init.
-		containerInit()
-		return
+		containerInit() // never returns: it execs or exits
 	}
+}
+
+func main() {
 	if len(os.Args) == 3 && os.Args[1] == exitRecorderCommand {
 		// The runtime starts this binary as its exit recorder.
 		os.Exit(runExitRecorder(os.Args[2]))
