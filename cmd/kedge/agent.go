@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -115,11 +114,11 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	var debugLis net.Listener
-	if cfg.DebugAddr != "" {
-		if debugLis, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
-			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, unwrapSyscall(err))
-		}
+	debugLis, err := listenDebug(cfg.DebugAddr)
+	if err != nil {
+		return err
+	}
+	if debugLis != nil {
 		defer debugLis.Close()
 	}
 	api, err := client.New(client.Config{Server: cfg.Server, Token: creds.NodeToken, CAData: creds.CACert, UserAgent: "kedge-agent/" + version})

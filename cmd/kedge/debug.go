@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -42,6 +43,25 @@ func debugHandler() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// heapProfileRate is the runtime's default sampling rate of heap profiles,
+// which main turns off (runtime.MemProfileRate = 0) for every command.
+const heapProfileRate = 512 * 1024
+
+// listenDebug binds --debug-addr (nil when it is empty) and turns heap
+// profiling on, so the heap profile it serves covers the allocations from
+// here on: before the store, the API and the pods start.
+func listenDebug(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on --debug-addr %s: %w", addr, unwrapSyscall(err))
+	}
+	runtime.MemProfileRate = heapProfileRate
+	return lis, nil
 }
 
 // serveDebug serves debugHandler on lis until ctx ends.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,25 @@ func TestServeDebugServesProfilesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("serveDebug did not return after its context ended")
+	}
+}
+
+func TestListenDebugTurnsHeapProfilingOn(t *testing.T) {
+	saved := runtime.MemProfileRate
+	t.Cleanup(func() { runtime.MemProfileRate = saved })
+	runtime.MemProfileRate = 0 // as main leaves it
+	lis, err := listenDebug("")
+	if lis != nil || err != nil || runtime.MemProfileRate != 0 {
+		t.Fatalf("without --debug-addr: listener %v, error %v, heap profile rate %d; want none, none, 0", lis, err, runtime.MemProfileRate)
+	}
+	if lis, err = listenDebug("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	defer lis.Close()
+	if runtime.MemProfileRate != heapProfileRate {
+		t.Errorf("heap profile rate %d with --debug-addr, want %d", runtime.MemProfileRate, heapProfileRate)
+	}
+	if _, err := listenDebug(lis.Addr().String()); err == nil || !strings.Contains(err.Error(), "--debug-addr") {
+		t.Errorf("a busy --debug-addr: %v, want an error naming the flag", err)
 	}
 }

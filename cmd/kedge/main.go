@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"kedge.dev/kedge/server/registry"
@@ -58,6 +59,12 @@ func init() {
 }
 
 func main() {
+	// Heap profiling samples an allocation every 512 KiB and keeps a
+	// 1.4 MB hash of the sampled stacks, most of it resident once a
+	// long-running process has sampled a few hundred stacks (0.8 MiB of each
+	// store member's RSS in BenchmarkStoreCluster). Nobody reads those
+	// profiles unless --debug-addr serves them, which turns it back on.
+	runtime.MemProfileRate = 0
 	if len(os.Args) == 3 && os.Args[1] == exitRecorderCommand {
 		// The runtime starts this binary as its exit recorder.
 		os.Exit(runExitRecorder(os.Args[2]))

@@ -91,11 +91,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("listen on %s: %w (Try: stop the other process or choose another --listen address)", cfg.Listen, unwrapSyscall(err))
 	}
 	defer lis.Close()
-	var debugLis net.Listener
-	if cfg.DebugAddr != "" {
-		if debugLis, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
-			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, unwrapSyscall(err))
-		}
+	debugLis, err := listenDebug(cfg.DebugAddr)
+	if err != nil {
+		return err
+	}
+	if debugLis != nil {
 		defer debugLis.Close()
 	}
 	apiURL := "https://" + dialAddr(lis.Addr())
