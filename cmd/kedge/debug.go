@@ -45,9 +45,10 @@ func debugHandler() http.Handler {
 	return mux
 }
 
-// heapProfileRate is the runtime's default sampling rate of heap profiles,
-// which main turns off (runtime.MemProfileRate = 0) for every command.
-const heapProfileRate = 512 * 1024
+// heapProfileRate is the sampling rate of heap profiles the runtime started
+// with (512 KiB, or GODEBUG=memprofilerate's), read before main turns
+// profiling off for every command.
+var heapProfileRate = runtime.MemProfileRate
 
 // listenDebug binds --debug-addr (nil when it is empty) and turns heap
 // profiling on, so the heap profile it serves covers the allocations from
