@@ -94,6 +94,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// Raft reads the log only for followers that fell behind its
 		// in-memory cache of recent entries, and at start.
 		ReadConns: 2,
+		// Appends touch only the right edge of the table and truncation
+		// the left: small caches serve both (256 KiB instead of 2 MiB
+		// for the writer: ~1.8 MiB less RSS per store member, throughput
+		// unchanged in BenchmarkStoreCluster).
+		CacheSizeKiB:     256,
+		ReadCacheSizeKiB: 256,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open raft log: %w", err)

@@ -106,7 +106,7 @@ func TestValidateSynchronous(t *testing.T) {
 
 func TestPragmasApplied(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := Open(context.Background(), Options{Path: path, Synchronous: "FULL"})
+	db, err := Open(context.Background(), Options{Path: path, Synchronous: "FULL", ReadCacheSizeKiB: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +118,8 @@ func TestPragmasApplied(t *testing.T) {
 	}{
 		{"W", "journal_mode", "wal"}, {"W", "synchronous", "2"}, {"W", "auto_vacuum", "2"},
 		{"R", "synchronous", "2"}, {"R", "query_only", "1"}, {"W", "query_only", "0"},
+		// The writer's cache size is the default, the readers' the one asked for.
+		{"W", "cache_size", "-1024"}, {"R", "cache_size", "-300"},
 	} {
 		conn := db.W
 		if tc.db == "R" {
