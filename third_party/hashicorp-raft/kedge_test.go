@@ -2,7 +2,9 @@ package raft
 
 import (
 	"errors"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // The leader's own write gates the commit index: followers that stored an
@@ -83,6 +85,57 @@ func TestKedgeLogCacheStaging(t *testing.T) {
 	if c.stage(make([]*Log, 5)) {
 		t.Fatal("staged more entries than half the cache holds")
 	}
+}
+
+// A leader's entries are fields of its apply futures: the cache must not
+// keep a future (and its response) alive once the caller let go of it.
+func TestKedgeLogCacheKeepsCopies(t *testing.T) {
+	c, err := NewLogCache(8, copyingStore{NewInmemStore()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type future struct {
+		log      Log
+		response []byte
+	}
+	released := make(chan struct{})
+	f := &future{log: Log{Index: 1, Term: 1, Data: []byte("x")}, response: make([]byte, 1<<20)}
+	runtime.AddCleanup(f, func(ch chan struct{}) { close(ch) }, released)
+	if !c.stage([]*Log{&f.log}) {
+		t.Fatal("stage refused one entry")
+	}
+	if err := c.StoreLogs([]*Log{&f.log}); err != nil {
+		t.Fatal(err)
+	}
+	f = nil
+	deadline := time.After(5 * time.Second)
+	for done := false; !done; {
+		runtime.GC()
+		select {
+		case <-released:
+			done = true
+		case <-deadline:
+			t.Fatal("the cache keeps the future its entry was part of alive")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	var l Log
+	if err := c.GetLog(1, &l); err != nil || string(l.Data) != "x" || l.Term != 1 {
+		t.Fatalf("cached entry: %+v, %v", l, err)
+	}
+}
+
+// copyingStore keeps copies of the entries, as a store that writes them
+// to disk does (InmemStore keeps the pointers).
+type copyingStore struct{ *InmemStore }
+
+func (s copyingStore) StoreLogs(logs []*Log) error {
+	copies := make([]*Log, len(logs))
+	for i, l := range logs {
+		c := *l
+		copies[i] = &c
+	}
+	return s.InmemStore.StoreLogs(copies)
 }
 
 func makeConfiguration(voters []string) Configuration {

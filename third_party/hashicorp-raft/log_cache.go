@@ -84,9 +84,15 @@ func (c *LogCache) stage(logs []*Log) bool {
 	if 2*len(logs) > len(c.cache) {
 		return false
 	}
+	// kedge: the buffer keeps copies. A leader's entries are fields of its
+	// apply futures, so keeping the caller's pointers kept every future
+	// (with the state machine's response to it) alive until its slot was
+	// reused: on a kedge leader ~1.4 MB of responses live for 1024 slots.
+	copies := make([]Log, len(logs))
 	c.l.Lock()
-	for _, l := range logs {
-		c.cache[l.Index%uint64(len(c.cache))] = l
+	for i, l := range logs {
+		copies[i] = *l
+		c.cache[l.Index%uint64(len(c.cache))] = &copies[i]
 	}
 	c.l.Unlock()
 	return true
@@ -96,7 +102,7 @@ func (c *LogCache) stage(logs []*Log) bool {
 func (c *LogCache) unstage(logs []*Log) {
 	c.l.Lock()
 	for _, l := range logs {
-		if slot := l.Index % uint64(len(c.cache)); c.cache[slot] == l {
+		if slot := l.Index % uint64(len(c.cache)); c.cache[slot] != nil && c.cache[slot].Index == l.Index && c.cache[slot].Term == l.Term {
 			c.cache[slot] = nil
 		}
 	}
