@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,7 +114,11 @@ func TestAggregation(t *testing.T) {
 					fw.failNext = fmt.Errorf("connection refused")
 				}
 				r.Event(s.ref, corev1.EventTypeNormal, s.reason, s.msg)
-				r.write(context.Background(), <-r.queue)
+				p, ok := r.next()
+				if !ok {
+					t.Fatal("the event was not queued")
+				}
+				r.write(context.Background(), p)
 			}
 			if fmt.Sprint(fw.calls) != fmt.Sprint(tt.want) {
 				t.Errorf("calls %v, want %v", fw.calls, tt.want)
@@ -132,8 +137,8 @@ func TestEventShape(t *testing.T) {
 		Spec: corev1.PodSpec{InitContainers: []corev1.Container{{Name: "init"}}}}
 	r.Eventf(PodRef(pod, "init"), corev1.EventTypeWarning, "Failed", "Error: %s", "boom")
 	r.Event(NodeRef("n1"), corev1.EventTypeNormal, "NodeReady", "Node n1 status is now: NodeReady")
-	for len(r.queue) > 0 {
-		r.write(context.Background(), <-r.queue)
+	for p, ok := r.next(); ok; p, ok = r.next() {
+		r.write(context.Background(), p)
 	}
 	if len(fw.events) != 2 {
 		t.Fatalf("events %v", fw.calls)
@@ -198,5 +203,64 @@ func TestQueueFullDrops(t *testing.T) {
 func TestConfigValidate(t *testing.T) {
 	if _, err := New(Config{}, nil); err == nil {
 		t.Fatal("empty component accepted")
+	}
+}
+
+// lockedWriter lets Run's goroutine and the test share a fakeWriter.
+type lockedWriter struct {
+	mu sync.Mutex
+	fw *fakeWriter
+}
+
+func (l *lockedWriter) Create(ctx context.Context, r client.Resource, obj client.Object, opts any) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fw.Create(ctx, r, obj, opts)
+}
+
+func (l *lockedWriter) Patch(ctx context.Context, r client.Resource, name string, pt types.PatchType, data []byte, out any, sub ...string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fw.Patch(ctx, r, name, pt, data, out, sub...)
+}
+
+func (l *lockedWriter) created() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.fw.events)
+}
+
+func TestRunWritesEventsQueuedBeforeAndWhileRunning(t *testing.T) {
+	lw := &lockedWriter{fw: &fakeWriter{events: map[string]*corev1.Event{}}}
+	r, err := New(Config{Component: "kubelet", Host: "n1"}, lw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		r.Event(NodeRef("n1"), corev1.EventTypeNormal, fmt.Sprintf("Before%d", i), "queued before Run")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	for i := range 2 {
+		r.Event(NodeRef("n1"), corev1.EventTypeNormal, fmt.Sprintf("While%d", i), "queued while running")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for lw.created() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 5 events written", lw.created())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.mu.Lock()
+	q := r.queue
+	r.mu.Unlock()
+	if q != nil {
+		t.Errorf("the drained queue still holds an array of %d", cap(q))
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
