@@ -125,6 +125,34 @@ func TestKedgeLogCacheKeepsCopies(t *testing.T) {
 	}
 }
 
+// A batch too large to stage is cached once stored, newest entries first,
+// as upstream caches every batch.
+func TestKedgeLogCacheCachesLargeBatchesAfterStoring(t *testing.T) {
+	store := copyingStore{NewInmemStore()}
+	c, err := NewLogCache(8, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var batch []*Log
+	for i := uint64(1); i <= 10; i++ {
+		batch = append(batch, &Log{Index: i, Term: 1, Data: []byte{byte(i)}})
+	}
+	if err := c.StoreLogs(batch); err != nil {
+		t.Fatal(err)
+	}
+	// Only the cache can answer now.
+	if err := store.DeleteRange(1, 10); err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 10; i++ {
+		var l Log
+		err := c.GetLog(i, &l)
+		if cached := i > 2; cached != (err == nil) || (cached && l.Data[0] != byte(i)) {
+			t.Errorf("entry %d: %+v, %v; want it cached: %v", i, l, err, cached)
+		}
+	}
+}
+
 // copyingStore keeps copies of the entries, as a store that writes them
 // to disk does (InmemStore keeps the pointers).
 type copyingStore struct{ *InmemStore }

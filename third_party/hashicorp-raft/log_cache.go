@@ -67,10 +67,15 @@ func (c *LogCache) StoreLogs(logs []*Log) error {
 	// kedge: the entries are in the ring buffer while they are written, so
 	// a leader can replicate them meanwhile (see stage); a failed write
 	// takes them out again.
-	c.stage(logs)
+	staged := c.stage(logs)
 	if err := c.store.StoreLogs(logs); err != nil {
 		c.unstage(logs)
 		return fmt.Errorf("unable to store logs within log store, err: %q", err)
+	}
+	if !staged {
+		// Too many to stage; stored now, the newest are cached as
+		// upstream caches every batch.
+		c.put(logs)
 	}
 	return nil
 }
@@ -84,10 +89,20 @@ func (c *LogCache) stage(logs []*Log) bool {
 	if 2*len(logs) > len(c.cache) {
 		return false
 	}
-	// kedge: the buffer keeps copies. A leader's entries are fields of its
-	// apply futures, so keeping the caller's pointers kept every future
-	// (with the state machine's response to it) alive until its slot was
-	// reused: on a kedge leader ~1.4 MB of responses live for 1024 slots.
+	c.put(logs)
+	return true
+}
+
+// put caches copies of the newest of logs that the ring buffer holds.
+//
+// kedge: the buffer keeps copies. A leader's entries are fields of its
+// apply futures, so keeping the caller's pointers kept every future (with
+// the state machine's response to it) alive until its slot was reused: on
+// a kedge leader ~1.4 MB of responses live for 1024 slots.
+func (c *LogCache) put(logs []*Log) {
+	if len(logs) > len(c.cache) {
+		logs = logs[len(logs)-len(c.cache):]
+	}
 	copies := make([]Log, len(logs))
 	c.l.Lock()
 	for i, l := range logs {
@@ -95,7 +110,6 @@ func (c *LogCache) stage(logs []*Log) bool {
 		c.cache[l.Index%uint64(len(c.cache))] = &copies[i]
 	}
 	c.l.Unlock()
-	return true
 }
 
 // unstage removes staged logs that were not stored.
