@@ -134,3 +134,47 @@ func TestPragmasApplied(t *testing.T) {
 		}
 	}
 }
+
+// A file gets the page size asked for when Open creates it and keeps it
+// afterwards: SQLite cannot change the page size of a WAL-mode file.
+func TestPageSizeOfNewFilesOnly(t *testing.T) {
+	pageSize := func(db *DB) int {
+		t.Helper()
+		var n int
+		if err := db.W.QueryRow("PRAGMA page_size").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		create, reopen, want int
+	}{
+		{create: 1024, reopen: 4096, want: 1024},
+		{create: 0, reopen: 1024, want: 4096},
+	} {
+		path := filepath.Join(t.TempDir(), "x.db")
+		db, err := Open(context.Background(), Options{Path: path, Synchronous: "FULL", PageSize: tc.create})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.W.Exec("CREATE TABLE t (v BLOB); INSERT INTO t VALUES (zeroblob(3000))"); err != nil {
+			t.Fatal(err)
+		}
+		if got := pageSize(db); got != tc.want {
+			t.Errorf("created with %d: page_size %d, want %d", tc.create, got, tc.want)
+		}
+		db.Close()
+		db, err = Open(context.Background(), Options{Path: path, Synchronous: "FULL", PageSize: tc.reopen, CheckIntegrity: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pageSize(db); got != tc.want {
+			t.Errorf("created with %d, reopened with %d: page_size %d, want %d", tc.create, tc.reopen, got, tc.want)
+		}
+		var n int
+		if err := db.R.QueryRow("SELECT length(v) FROM t").Scan(&n); err != nil || n != 3000 {
+			t.Errorf("row after reopening: %d, %v", n, err)
+		}
+		db.Close()
+	}
+}
