@@ -13,14 +13,15 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 )
 
-// A new store's files have 1 KiB pages (statedb.pageSize explains why).
-func TestNewFilesHaveSmallPages(t *testing.T) {
+// A new store's raft log has 1 KiB pages and its state 4 KiB (statedb's
+// pageSize explains why).
+func TestNewFilesPageSizes(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, testConfig(t, dir))
 	if _, err := s.Create(context.Background(), "/k", make([]byte, 1024)); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"raft.db", "state.db"} {
+	for f, want := range map[string]int{"raft.db": 1024, "state.db": 4096} {
 		db, err := sql.Open("sqlite3", "file:"+filepath.Join(dir, f)+"?mode=ro")
 		if err != nil {
 			t.Fatal(err)
@@ -30,8 +31,8 @@ func TestNewFilesHaveSmallPages(t *testing.T) {
 			t.Fatalf("%s: %v", f, err)
 		}
 		db.Close()
-		if n != 1024 {
-			t.Errorf("%s: page_size %d, want 1024", f, n)
+		if n != want {
+			t.Errorf("%s: page_size %d, want %d", f, n, want)
 		}
 	}
 }

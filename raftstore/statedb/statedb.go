@@ -161,17 +161,13 @@ func openFile(ctx context.Context, cfg Config, path string) (*sqlitefile.DB, err
 
 // pageSize is the page size of a new state.db. A commit appends each page
 // it changed to the WAL, whole: a write of one object changes a kv_log leaf,
-// a kv_log_key leaf and the meta page, so with 4 KiB pages a 1 KiB object
-// cost ~17 KiB of WAL and with 1 KiB pages ~7 (its bytes spill into an
-// overflow page). Together with raft.db's (sqlitelog) this cut the bytes
-// written per update from 33.5 to 20–21.7 KiB (raftkv's BenchmarkWriteBytes),
-// which is flash wear on SD cards and eMMC; in BenchmarkStoreCluster (A/B
-// against 4 KiB, two runs in swapped order) bytes per write fell 44 % at one
-// client, 20 % at 16 and 3–7 % at 64 (where batches already share pages),
-// throughput at 16 clients within run-to-run noise, compare-and-swap at 64
-// clients 5–13 % slower (values now span two pages). Files created before
-// keep 4096.
-const pageSize = 1024
+// a kv_log_key leaf and the meta page, ~17 KiB of WAL for a 1 KiB object.
+// 1 KiB pages cut that to ~7 KiB (raftkv's BenchmarkWriteBytes: 33.5 → 20
+// KiB per update with raft.db's 1 KiB pages, 29.4 with only raft.db's), but
+// values then span two pages, and in BenchmarkStoreCluster A/B runs (against
+// 4 KiB) the 60 s of puts at 16 clients made 13 % fewer writes with 15 %
+// more CPU each; with only raft.db at 1 KiB, throughput was unchanged.
+const pageSize = 4096
 
 // meta is the meta table's content.
 type meta struct {
