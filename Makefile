@@ -6,16 +6,27 @@ GO        ?= go
 TAGS      := netgo osusergo sqlite_omit_load_extension seccomp
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -extldflags -static
-# Code kedge runs rarely or in small doses (container setup, netlink, image
-# pulls, YAML, CBOR, D-Bus, MQTT, the generated k8s.io/api methods) is built
-# without inlining: inlining copies a callee into each caller, which here buys
-# size, not speed. Every kedge process maps the whole binary (an idle agent's
-# RSS is mostly its pages), so the 0.58 MB this saves is ~0.4-0.5 MiB of RSS
-# per process; BenchmarkStoreCluster A/B against the inlined build: throughput
-# 0.97-0.98x at 16 clients (within run-to-run noise), RSS 0.98x.
+# Code kedge runs rarely or in small doses (the node agent, container setup,
+# netlink, image pulls, YAML, CBOR, D-Bus, certificate parsing, the CLI, the
+# generated k8s.io/api methods) is built without inlining: inlining copies a
+# callee into each caller, which here buys size, not speed. A kedge process
+# maps most of the binary (an idle agent's RSS is two-thirds its pages), so
+# the ~0.9 MB this saves is ~0.8 MiB of RSS per process. BenchmarkStoreCluster
+# A/B against the inlined build: throughput 0.97-0.98x at 16 clients (within
+# run-to-run noise), RSS 0.98x. The store's and API server's hot paths
+# (kedge.dev/kedge/server, raftstore, apimachinery, raft, SQLite, JSON) and
+# the standard library's keep inlining.
 COLD      := k8s.io/api/... github.com/vishvananda/... go.yaml.in/... github.com/fxamacker/... \
              github.com/godbus/... github.com/opencontainers/... github.com/google/go-containerregistry/... \
-             github.com/cilium/... github.com/coreos/... github.com/eclipse/... github.com/mochi-mqtt/...
+             github.com/cilium/... github.com/coreos/... github.com/eclipse/... github.com/mochi-mqtt/... \
+             github.com/cyphar/... github.com/docker/... github.com/moby/... github.com/checkpoint-restore/... \
+             k8s.io/klog/... k8s.io/utils/... golang.org/x/text/... gopkg.in/... sigs.k8s.io/yaml/... \
+             sigs.k8s.io/randfill/... github.com/gogo/... \
+             kedge.dev/kedge/agent/... kedge.dev/kedge/runtime/... kedge.dev/kedge/netpolicy/... \
+             kedge.dev/kedge/cmd/... kedge.dev/kedge/internal/strategicpatch kedge.dev/kedge/internal/spdy \
+             debug/... archive/... crypto/x509/... encoding/asn1 encoding/pem math/big mime/... html/... \
+             text/... internal/profile runtime/pprof net/http/pprof flag os/user \
+             vendor/golang.org/x/text/... vendor/golang.org/x/net/idna
 GCFLAGS   := $(foreach p,$(COLD),-gcflags=$(p)=-l)
 GOBUILD    = CGO_ENABLED=1 $(GO) build -trimpath -tags '$(TAGS)' $(GCFLAGS) -ldflags '$(LDFLAGS)'
 DATA_DIR  ?= /var/lib/kedge
