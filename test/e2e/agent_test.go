@@ -18,6 +18,7 @@ type agentNode struct {
 	name    string
 	dataDir string
 	args    []string
+	bin     string // the kedge binary it runs
 	bridge  string
 	cgroup  string
 	process
@@ -28,13 +29,20 @@ type agentNode struct {
 // through the API while it still runs, then stops it.
 func newAgentNode(t testing.TB, srv *server, extra ...string) *agentNode {
 	t.Helper()
+	return newAgentNodeFrom(t, srv, binPath(t), extra...)
+}
+
+// newAgentNodeFrom is newAgentNode with the agent run from the kedge binary
+// at bin.
+func newAgentNodeFrom(t testing.TB, srv *server, bin string, extra ...string) *agentNode {
+	t.Helper()
 	instanceSeq.Lock()
 	instanceSeq.n++
 	n := instanceSeq.n
 	instanceSeq.Unlock()
 	base := t.TempDir()
 	tag := fmt.Sprintf("%d%d", os.Getpid()%1000, n)
-	a := &agentNode{t: t, srv: srv, name: fmt.Sprintf("e2e-agent-%d", n), dataDir: filepath.Join(base, "data"),
+	a := &agentNode{t: t, srv: srv, bin: bin, name: fmt.Sprintf("e2e-agent-%d", n), dataDir: filepath.Join(base, "data"),
 		bridge: "kedgee2e" + tag, cgroup: "/kedge-e2e-" + tag}
 	imgDst := filepath.Join(a.dataDir, "images")
 	if err := os.MkdirAll(imgDst, 0o755); err != nil {
@@ -64,7 +72,7 @@ func newAgentNode(t testing.TB, srv *server, extra ...string) *agentNode {
 
 func (a *agentNode) start(extra ...string) {
 	a.t.Helper()
-	a.launch(a.t, binPath(a.t), append(a.args, extra...))
+	a.launch(a.t, a.bin, append(a.args, extra...))
 }
 
 func (a *agentNode) stop() {

@@ -444,7 +444,10 @@ func BenchmarkAgentPods(b *testing.B) {
 	if p := os.Getenv("KEDGE_BENCH_DEBUG_PORT"); p != "" { // the agent's Go profiles, to see where memory goes
 		extra = []string{"--debug-addr", "127.0.0.1:" + p}
 	}
-	a := newAgentNode(b, s, extra...)
+	// The agent runs from a copy installed as on a node (installBinary).
+	bin := installBinary(b, binPath(b))
+	b.Logf("agent binary: %s, installed from %s by copying it and dropping it from the page cache (as on a node after boot)", bin, binPath(b))
+	a := newAgentNodeFrom(b, s, bin, extra...)
 	s.kubectl("1.32", "cordon", s.nodeName())
 	rc := s.raw()
 	pid := a.cmd.Process.Pid

@@ -90,9 +90,10 @@ func BenchmarkStoreCluster(b *testing.B) {
 		name  string
 		start func(testing.TB) *clusterTarget
 	}{{"etcd-3", startEtcdCluster}, {"kedge-3", func(tb testing.TB) *clusterTarget {
-		return startKedgeCluster(tb, "kedge-3", binPath(tb))
+		// Installed as on a node, as Debian's etcd is (installBinary).
+		return startKedgeCluster(tb, "kedge-3", installBinary(tb, binPath(tb)))
 	}}, {"kedge-base", func(tb testing.TB) *clusterTarget {
-		return startKedgeCluster(tb, "kedge-base", baselineBin)
+		return startKedgeCluster(tb, "kedge-base", installBinary(tb, baselineBin))
 	}}} {
 		if t.name == "kedge-base" && baselineBin == "" {
 			continue
@@ -496,9 +497,9 @@ func startKedgeCluster(tb testing.TB, name, bin string) *clusterTarget {
 	ct := &clusterTarget{
 		kvTarget: &kvTarget{
 			name: name,
-			measures: fmt.Sprintf("3 `kedge server` processes on 127.0.N.x joined with --join (each: store + API server + agent; the leader also runs controllers and scheduler), "+
+			measures: fmt.Sprintf("3 `kedge server` processes (binary %s) on 127.0.N.x joined with --join (each: store + API server + agent; the leader also runs controllers and scheduler), "+
 				"raft defaults (heartbeat and election timeout %v, snapshot every %d entries), through the Kubernetes API as in BenchmarkStore; "+
-				"each client sends its requests round-robin to the three servers (followers forward writes to the leader)", d.HeartbeatTimeout, d.SnapshotThreshold),
+				"each client sends its requests round-robin to the three servers (followers forward writes to the leader)", bin, d.HeartbeatTimeout, d.SnapshotThreshold),
 			prepare: func(ctx context.Context, keys []string) error {
 				return createEvents(ctx, clients[0], keys)
 			},
