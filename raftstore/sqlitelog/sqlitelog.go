@@ -94,13 +94,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// Raft reads the log only for followers that fell behind its
 		// in-memory cache of recent entries, and at start.
 		ReadConns: 2,
-		// Each commit appends the log's last leaf to the WAL and fsyncs
-		// it: with 1 KiB pages an entry of ~1 KiB costs ~2–4 KiB there
-		// instead of 4–8, 12 % of all bytes written per update
-		// (raftkv's BenchmarkWriteBytes; statedb's pageSize says why
-		// state.db keeps 4 KiB). A file created before keeps its page
-		// size.
-		PageSize: 1024,
 		// Appends touch only the right edge of the table and truncation
 		// the left: small caches serve both (256 KiB instead of 2 MiB
 		// for the writer: ~1.8 MiB less RSS per store member, throughput

@@ -138,7 +138,6 @@ func openFile(ctx context.Context, cfg Config, path string) (*sqlitefile.DB, err
 		Synchronous:    cfg.Synchronous,
 		CheckIntegrity: cfg.CheckIntegrity,
 		ReadConns:      cfg.ReadConns,
-		PageSize:       pageSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open state: %w", err)
@@ -158,16 +157,6 @@ func openFile(ctx context.Context, cfg Config, path string) (*sqlitefile.DB, err
 	}
 	return f, nil
 }
-
-// pageSize is the page size of a new state.db. A commit appends each page
-// it changed to the WAL, whole: a write of one object changes a kv_log leaf,
-// a kv_log_key leaf and the meta page, ~17 KiB of WAL for a 1 KiB object.
-// 1 KiB pages cut that to ~7 KiB (raftkv's BenchmarkWriteBytes: 33.5 → 20
-// KiB per update with raft.db's 1 KiB pages, 29.4 with only raft.db's), but
-// values then span two pages, and in BenchmarkStoreCluster A/B runs (against
-// 4 KiB) the 60 s of puts at 16 clients made 13 % fewer writes with 15 %
-// more CPU each; with only raft.db at 1 KiB, throughput was unchanged.
-const pageSize = 4096
 
 // meta is the meta table's content.
 type meta struct {

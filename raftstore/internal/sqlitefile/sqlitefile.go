@@ -65,12 +65,6 @@ type Options struct {
 	// for reuse (default 32; negative disables). The stores run a few fixed
 	// statements, and preparing one costs about as much as running it.
 	StmtCacheSize int
-	// PageSize is PRAGMA page_size of a file Open creates (0: SQLite's
-	// 4096); a file keeps the page size it was created with. In WAL mode
-	// each commit appends every page it changed, whole, so the page size
-	// sets how many bytes a small write costs the disk (see the stores'
-	// choice).
-	PageSize int
 }
 
 func (o *Options) setDefaults() {
@@ -193,9 +187,6 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		// created. Setting it on an existing file would write to it, and
 		// Open must not write before the integrity check.
 		writer = append([]string{"PRAGMA auto_vacuum = INCREMENTAL"}, writer...)
-		if opts.PageSize > 0 {
-			writer = append([]string{fmt.Sprintf("PRAGMA page_size = %d", opts.PageSize)}, writer...)
-		}
 	}
 	writer = append(writer,
 		fmt.Sprintf("PRAGMA journal_size_limit = %d", opts.JournalSizeLimit),
