@@ -100,9 +100,10 @@ bench: deps build build-arm64 build-armv7 images
 	@bash scripts/install-deps.sh etcd-server   # the store benchmark's peer (Debian's etcd 3.4)
 	KEDGE_BIN=$(CURDIR)/bin/kedge KEDGE_IMAGES=$(CURDIR)/$(IMAGES) \
 	  $(GO) test -tags '$(TAGS)' -count=1 -timeout 60m -run '^$$' -bench . -benchtime 1x -v ./test/e2e
-	# Container start: kedge's runtime vs runc run vs ctr run (Debian's runc and containerd).
+	# Container start: kedge's runtime vs runc run vs ctr run (Debian's runc and containerd),
+	# compiled as bin/kedge is ($(GCFLAGS)).
 	@bash scripts/install-deps.sh containerd
-	$(GO) test -tags '$(TAGS)' -count=1 -timeout 30m -run '^$$' -bench 'BenchmarkContainerStartPeers' -benchtime 1x -v ./runtime
+	$(GO) test -tags '$(TAGS)' $(GCFLAGS) -count=1 -timeout 30m -run '^$$' -bench 'BenchmarkContainerStartPeers' -benchtime 1x -v ./runtime
 
 clean:
 	rm -rf bin build
