@@ -357,9 +357,10 @@ func rssParts(b testing.TB, pid int) string {
 	if err != nil {
 		b.Fatalf("read status: %v", err)
 	}
-	// The kernel maps a binary's 2 MiB page-cache folios whole (one PMD),
-	// however little of each the process touches: on ext4 most of a kedge
-	// process's file pages are its binary, mapped entirely this way.
+	// The kernel maps a file's 2 MiB page-cache folios whole (one PMD),
+	// however little of each the process touches; the freshly linked
+	// bin/kedge is cached that way, an installed copy is not
+	// (installBinary).
 	pmd := ""
 	if raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid)); err == nil {
 		for _, l := range strings.Split(string(raw), "\n") {
