@@ -27,7 +27,7 @@ import (
 // agent together. The agent's share cannot be separated from outside.
 func BenchmarkPods(b *testing.B) {
 	window := podBenchWindow(b, "Pods")
-	s := newServer(b)
+	s := newServerFrom(b, installBinary(b, binPath(b))) // as on a node (installBinary)
 	rc := s.raw()
 	pid := s.cmd.Process.Pid
 	const ns = "bench-pods"

@@ -26,7 +26,7 @@ func BenchmarkFoundation(b *testing.B) {
 			b.Logf("binary size %-12s missing (%v)", name, err)
 		}
 	}
-	s := newServer(b)
+	s := newServerFrom(b, installBinary(b, bin)) // as on a node (installBinary)
 	idle := 60 * time.Second
 	if d, err := time.ParseDuration(os.Getenv("KEDGE_BENCH_IDLE")); err == nil {
 		idle = d

@@ -142,7 +142,13 @@ func freePort(t testing.TB) int {
 // root so tests never touch each other or the host's defaults.
 func newServer(t testing.TB) *server {
 	t.Helper()
-	bin := binPath(t)
+	return newServerFrom(t, binPath(t))
+}
+
+// newServerFrom is newServer with the server run from the kedge binary at
+// bin.
+func newServerFrom(t testing.TB, bin string) *server {
+	t.Helper()
 	instanceSeq.Lock()
 	instanceSeq.n++
 	n := instanceSeq.n
