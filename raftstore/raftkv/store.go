@@ -117,6 +117,7 @@ func Open(ctx context.Context, cfg Config) (_ *Store, err error) {
 		Synchronous:         cfg.StateDBSynchronous,
 		CheckIntegrity:      cfg.CheckIntegrityOnOpen,
 		SlowCommitThreshold: cfg.SlowSyncThreshold,
+		CommitInterval:      cfg.StateCommitInterval,
 		ValueCacheBytes:     cfg.ValueCacheBytes,
 		Logger:              logger,
 	})

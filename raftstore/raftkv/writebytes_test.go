@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkWriteBytes reports what one update of a 1 KiB value costs the
@@ -18,8 +19,23 @@ import (
 // pages instead of 4 KiB cut it from ~33.5 to ~20 KiB (29 with only
 // raft.db's), but made sustained writes 4-15 % slower in
 // BenchmarkStoreCluster A/B runs, so both files keep SQLite's 4 KiB.
+// Committing state.db every StateCommitInterval instead of every applied
+// batch writes state.db's pages once per interval: 33.3 -> 16.8 KiB per
+// update, and 19 % less time per update (the sub-benchmarks).
 func BenchmarkWriteBytes(b *testing.B) {
-	s := openT(b, testConfig(b, b.TempDir()))
+	for _, bc := range []struct {
+		name     string
+		interval time.Duration
+	}{{"state commit per batch", 0}, {"state commit every 100ms", 100 * time.Millisecond}} {
+		b.Run(bc.name, func(b *testing.B) {
+			cfg := testConfig(b, b.TempDir())
+			cfg.StateCommitInterval = bc.interval
+			benchmarkWriteBytes(b, openT(b, cfg))
+		})
+	}
+}
+
+func benchmarkWriteBytes(b *testing.B, s *Store) {
 	ctx := context.Background()
 	const keys = 100
 	revs := make([]int64, keys)

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"kedge.dev/kedge/raftstore"
 	"kedge.dev/kedge/raftstore/internal/sqlitefile"
@@ -61,70 +60,75 @@ type row struct {
 	value          []byte
 }
 
-// Apply applies entries in order in one SQLite transaction (one commit for
-// the whole batch) and returns one Result per entry and the events of the
-// successful writes, in revision order. Entries with an index at or below the
-// applied index are skipped. A non-nil error is a storage failure: nothing
-// of the batch was applied.
+// Apply applies entries in order and returns one Result per entry and the
+// events of the successful writes, in revision order. The entries are
+// written into the pending transaction, which commits now or within
+// Config.CommitInterval; reads see them at once either way. Entries with an
+// index at or below the applied index are skipped. A non-nil error is a
+// storage failure: nothing of the batch was applied, nor what earlier
+// batches applied since the last commit (AppliedIndex says where the state
+// is), and the DB refuses every later Apply.
 func (d *DB) Apply(ctx context.Context, entries []Entry) ([]Result, []raftstore.Event, error) {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
 
-	start := time.Now()
 	results := make([]Result, len(entries))
-	var events []raftstore.Event
-	tx, err := d.db.W.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, nil, sqlitefile.WrapErr(d.db.Path, "begin apply in", err)
+	if len(entries) == 0 || entries[len(entries)-1].Index <= d.appliedIndex.Load() {
+		for i := range results {
+			results[i].Skipped = true // replays: nothing to write
+		}
+		return results, nil, nil
 	}
-	defer tx.Rollback()
-
+	var events []raftstore.Event
+	tx, err := d.applyTx()
+	if err != nil {
+		return nil, nil, err
+	}
 	a := applier{tx: tx, ctx: ctx, rev: d.rev.Load(), compactRev: d.compactRev.Load(), cache: d.cache, written: map[string]row{}}
 	applied, appliedTerm := d.appliedIndex.Load(), d.appliedTerm.Load()
+	n := 0
 	for i, e := range entries {
 		if e.Index <= applied {
 			results[i].Skipped = true
 			continue
 		}
 		applied, appliedTerm = e.Index, e.Term
+		n++
 		if e.Op == nil {
 			continue
 		}
 		res, ev, err := a.apply(e.Op)
 		if err != nil {
-			return nil, nil, sqlitefile.WrapErr(d.db.Path, fmt.Sprintf("apply raft entry %d to", e.Index), err)
+			return nil, nil, d.abort(sqlitefile.WrapErr(d.db.Path, fmt.Sprintf("apply raft entry %d to", e.Index), err))
 		}
 		results[i] = res
 		if ev != nil {
 			events = append(events, *ev)
 		}
 	}
-	if applied == d.appliedIndex.Load() {
-		return results, nil, nil // all replays: nothing to commit
-	}
 	if err := a.setMeta(applied, appliedTerm); err != nil {
-		return nil, nil, sqlitefile.WrapErr(d.db.Path, "update meta in", err)
+		return nil, nil, d.abort(sqlitefile.WrapErr(d.db.Path, "update meta in", err))
 	}
-	keys := make(map[string]bool, len(a.written))
-	for k := range a.written {
-		keys[k] = true
-	}
-	d.cache.beginCommit(keys)
-	err = tx.Commit()
-	d.cache.endCommit(a.written, err == nil)
-	if err != nil {
-		return nil, nil, sqlitefile.WrapErr(d.db.Path, "commit apply in", err)
-	}
-	if dur := time.Since(start); d.cfg.SlowCommitThreshold > 0 && dur >= d.cfg.SlowCommitThreshold {
-		d.log.Warn("slow fsync", "op", "apply raft entries to state", "latency", dur, "entries", len(entries), "threshold", d.cfg.SlowCommitThreshold)
-	}
+	d.cache.applied(a.written)
 	d.rev.Store(a.rev)
 	d.compactRev.Store(a.compactRev)
 	d.appliedTerm.Store(appliedTerm)
 	d.appliedIndex.Store(applied)
+	if err := d.applied(n); err != nil {
+		return nil, nil, err
+	}
 	return results, events, nil
+}
+
+// abort rolls the pending transaction back after a failed write and fails
+// the DB as a failed commit does. Callers hold writeMu.
+func (d *DB) abort(err error) error {
+	if rerr := d.pending.Rollback(); rerr != nil {
+		d.log.Error("roll back a failed apply", "err", rerr)
+	}
+	return d.fail(err)
 }
 
 // applier applies ops within one transaction, tracking the revision.
@@ -132,8 +136,8 @@ type applier struct {
 	ctx             context.Context
 	tx              *sql.Tx
 	rev, compactRev int64
-	// cache holds committed live rows; written is the newest row of each
-	// key this transaction wrote (it wins over the cache).
+	// cache holds applied live rows; written is the newest row of each
+	// key this batch wrote (it wins over the cache).
 	cache   *valueCache
 	written map[string]row
 }
@@ -146,14 +150,15 @@ func (a *applier) setMeta(applied, term uint64) error {
 	return err
 }
 
-// latest returns the newest row of key: from this transaction's writes or
-// the cache when the key is live there, else from SQLite (which alone
+// latest returns the newest row of key: from this batch's writes or the
+// cache when the key is live there, else from SQLite through the apply
+// transaction, which sees what earlier batches wrote into it (SQLite alone
 // decides about tombstones and what compaction removed).
 func (a *applier) latest(key string) (row, bool, error) {
 	if r, ok := a.written[key]; ok && !r.deleted {
 		return r, true, nil
 	} else if !ok {
-		if r, ok := a.cache.committed(key); ok {
+		if r, ok := a.cache.current(key); ok {
 			return r, true, nil
 		}
 	}

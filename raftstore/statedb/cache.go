@@ -11,16 +11,15 @@ import (
 // every transaction with an empty page cache and reads each B-tree page
 // again, which made a Get cost as much as decoding the object.
 //
-// Consistency with reads that go to SQLite (List, Events, a Get that
-// misses): the cache only ever holds committed rows, and while the apply
-// path commits a batch, the keys of that batch are "in flight": Get sends
-// them to SQLite. The apply path updates their rows and clears the set in
-// one critical section after the commit. So a Get that starts after a
-// commit finished (as seen by any reader) returns that commit's row or a
-// newer one, and a row a Get returns is committed.
+// The cache holds applied rows: Apply puts the rows of a batch here as soon
+// as it has written them into its transaction, which may commit later
+// (Config.CommitInterval). That is what a read of the latest state must
+// see: raft has committed those entries, and their results have been
+// returned. Reads that go to SQLite (List, Events, a Get that misses) first
+// commit whatever is applied (DB.commitForRead), so they see it too.
 //
-// A Get that missed may add what it read unless a commit finished or
-// started for that key meanwhile (epoch and inflight tell).
+// A Get that missed may add what it read unless an apply changed the cache
+// meanwhile (epoch tells): its row may be older than what was applied since.
 //
 // Only live rows are kept: a deleted key is dropped, so what the apply path
 // decides about tombstones (and compaction removes) is always read from
@@ -34,8 +33,7 @@ type valueCache struct {
 	bytes    int64
 	entries  map[string]*list.Element // of *cacheEntry
 	lru      list.List                // front: most recently used
-	inflight map[string]bool          // keys of the batch being committed
-	epoch    uint64                   // commits finished
+	epoch    uint64                   // batches applied, resets
 }
 
 type cacheEntry struct {
@@ -53,28 +51,23 @@ func newValueCache(maxBytes int64) *valueCache {
 
 func (c *valueCache) enabled() bool { return c.maxBytes > 0 }
 
-// lookup returns the cached live row of key. pending is true when key is in
-// a commit in progress (the caller must read SQLite and not fill); epoch is
-// what fill needs.
-func (c *valueCache) lookup(key string) (r row, ok, pending bool, epoch uint64) {
+// lookup returns the cached live row of key and the epoch fill needs.
+func (c *valueCache) lookup(key string) (r row, ok bool, epoch uint64) {
 	if !c.enabled() {
-		return row{}, false, true, 0
+		return row{}, false, 0
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.inflight[key] {
-		return row{}, false, true, c.epoch
-	}
 	if el, found := c.entries[key]; found {
 		c.lru.MoveToFront(el)
-		return el.Value.(*cacheEntry).row, true, false, c.epoch
+		return el.Value.(*cacheEntry).row, true, c.epoch
 	}
-	return row{}, false, false, c.epoch
+	return row{}, false, c.epoch
 }
 
-// committed returns the cached row of key for the apply path, which is the
-// only writer: no commit can be in progress while it asks.
-func (c *valueCache) committed(key string) (row, bool) {
+// current returns the cached row of key for the apply path, which is the
+// only writer, so the row is the key's newest.
+func (c *valueCache) current(key string) (row, bool) {
 	if !c.enabled() {
 		return row{}, false
 	}
@@ -87,15 +80,15 @@ func (c *valueCache) committed(key string) (row, bool) {
 	return row{}, false
 }
 
-// fill adds a live row a Get read from SQLite, unless a commit finished
-// since epoch or one touching key is in progress (the row may be stale).
+// fill adds a live row a Get read from SQLite, unless a batch was applied
+// since epoch (the row may be stale).
 func (c *valueCache) fill(key string, r row, epoch uint64) {
 	if !c.enabled() || r.deleted {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.epoch != epoch || c.inflight[key] {
+	if c.epoch != epoch {
 		return
 	}
 	if _, found := c.entries[key]; found {
@@ -104,37 +97,26 @@ func (c *valueCache) fill(key string, r row, epoch uint64) {
 	c.put(key, r)
 }
 
-// beginCommit marks the keys of a batch about to commit.
-func (c *valueCache) beginCommit(keys map[string]bool) {
-	if !c.enabled() {
-		return
-	}
-	c.mu.Lock()
-	c.inflight = keys
-	c.mu.Unlock()
-}
-
-// endCommit records a batch's outcome: rows[key] is the key's live row after
-// the batch, or a deleted row. committed false (the commit failed) only
-// drops the keys, whatever SQLite holds now.
-func (c *valueCache) endCommit(rows map[string]row, committed bool) {
+// applied records a batch: rows[key] is the key's live row after the
+// batch, or a deleted row.
+func (c *valueCache) applied(rows map[string]row) {
 	if !c.enabled() {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for key, r := range rows {
-		if committed && !r.deleted {
-			c.put(key, r)
-		} else {
+		if r.deleted {
 			c.remove(key)
+		} else {
+			c.put(key, r)
 		}
 	}
-	c.inflight = nil
 	c.epoch++
 }
 
-// reset empties the cache (the file was replaced).
+// reset empties the cache (the file was replaced, or a storage failure
+// discarded applied rows).
 func (c *valueCache) reset() {
 	if !c.enabled() {
 		return
@@ -144,7 +126,6 @@ func (c *valueCache) reset() {
 	c.entries = map[string]*list.Element{}
 	c.lru.Init()
 	c.bytes = 0
-	c.inflight = nil
 	c.epoch++
 }
 

@@ -115,8 +115,23 @@ func TestCacheChangesNoDecision(t *testing.T) {
 // finished before it started, nor a row such a later read does not see,
 // while a writer commits new rows of the key all the time: the cache and
 // SQLite change together for readers.
+// A Get, which the cache answers, and the SQLite reads around it agree on
+// the order of writes, also while applied writes wait for their commit (a
+// SQLite read commits them first).
 func TestCacheReadsAreLinearizableWithSQLiteReads(t *testing.T) {
-	d := openCacheT(t, 4<<20)
+	for _, interval := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(fmt.Sprintf("commit interval %v", interval), func(t *testing.T) {
+			d, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "state.db"), CommitInterval: interval})
+			if err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { d.Close() })
+			testCacheReadsAreLinearizable(t, d)
+		})
+	}
+}
+
+func testCacheReadsAreLinearizable(t *testing.T, d *DB) {
 	ctx := context.Background()
 	f := &feeder{t: t, d: d}
 	f.apply(Op{Kind: OpCreate, Key: "/k", Value: []byte("0")})

@@ -53,6 +53,9 @@ func listQuery(where string) string {
 func (d *DB) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, m meta) error) error {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
+	if err := d.commitForRead(); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	tx, err := d.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("%s: %w", what, sqlitefile.WrapErr(d.db.Path, "begin read in", err))
@@ -70,9 +73,12 @@ func (d *DB) readTx(ctx context.Context, what string, fn func(tx *sql.Tx, m meta
 func (d *DB) Get(ctx context.Context, key string) (raftstore.KeyValue, error) {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
-	r, ok, pending, epoch := d.cache.lookup(key)
+	r, ok, epoch := d.cache.lookup(key)
 	if ok {
 		return raftstore.KeyValue{Key: key, Value: append([]byte{}, r.value...), ModRevision: r.rev, CreateRevision: r.createRev}, nil
+	}
+	if err := d.commitForRead(); err != nil {
+		return raftstore.KeyValue{}, fmt.Errorf("get %q: %w", key, err)
 	}
 	err := d.db.R.QueryRowContext(ctx,
 		"SELECT revision, create_revision, deleted, value FROM kv_log WHERE key = ? ORDER BY revision DESC LIMIT 1",
@@ -83,7 +89,7 @@ func (d *DB) Get(ctx context.Context, key string) (raftstore.KeyValue, error) {
 	if err != nil {
 		return raftstore.KeyValue{}, fmt.Errorf("get %q: %w", key, sqlitefile.WrapErr(d.db.Path, "read", err))
 	}
-	if !pending {
+	if d.cache.enabled() {
 		// The cache keeps its own copy: the caller may modify the value.
 		cached := r
 		cached.value = append([]byte(nil), r.value...)

@@ -20,6 +20,9 @@ import (
 func (d *DB) Backup(ctx context.Context, path string) error {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
+	if err := d.commitForRead(); err != nil {
+		return fmt.Errorf("back up state to %s: %w", path, err)
+	}
 	// Readers are query_only; VACUUM INTO writes only the new file but
 	// SQLite still refuses it there, so lift the flag on this one
 	// connection for the copy.
@@ -69,6 +72,11 @@ func (d *DB) Restore(ctx context.Context, r io.Reader) error {
 	defer d.fileMu.Unlock()
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
+	// What was applied before the snapshot is committed first, so that
+	// closing the file does not roll it back under a pending transaction.
+	if err := d.commitLocked(); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
 	if err := d.db.Close(); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}

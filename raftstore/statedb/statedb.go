@@ -15,15 +15,22 @@
 // (cache.go), so Get and the conditional checks of Apply mostly skip SQLite;
 // the cache changes no result.
 //
+// Applied entries may be committed later, together (Config.CommitInterval,
+// commit.go), as etcd's backend commits its batch every 100 ms: the raft
+// log already holds them durably, and a commit per raft batch rewrote the
+// same pages (the log's last leaf, the index leaves of hot keys, the meta
+// page) each time. Every read sees what was applied.
+//
 // Concurrency: Apply and Restore must be called by one goroutine at a time
 // (raft's FSM goroutine); Maintain may run concurrently with them. Reads
 // (Get, List, Events, Backup) are safe from any goroutine and see a
-// consistent snapshot of committed state.
+// consistent snapshot of applied state.
 package statedb
 
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -75,6 +82,15 @@ type Config struct {
 	// SlowCommitThreshold: apply commits slower than this are logged with
 	// the measured latency (default 100ms; negative disables).
 	SlowCommitThreshold time.Duration
+	// CommitInterval is how long applied entries may wait for their
+	// commit, so that the applies of that time share one (0: each Apply
+	// commits). A read that goes to SQLite commits them first; a crash
+	// loses them from state.db only, and raft replays them from its log
+	// after the applied index the file kept.
+	CommitInterval time.Duration
+	// MaxPendingEntries commits at once when this many applied entries
+	// wait (default 1000).
+	MaxPendingEntries int
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -97,8 +113,20 @@ type DB struct {
 	// cache holds the live rows of recently used keys (cache.go).
 	cache *valueCache
 
-	// Mirrors of the meta table after the last commit, for callers that need
-	// no consistency with a read transaction.
+	// The apply transaction not committed yet (commit.go), guarded by
+	// writeMu; hasPending says whether there is one without taking it.
+	pending    *sql.Tx
+	pendingN   int // entries applied in it
+	hasPending atomic.Bool
+	commitTmr  *time.Timer
+	// failed is the storage failure that lost applied entries; every
+	// later Apply and read returns it (guarded by writeMu).
+	failed    error
+	hasFailed atomic.Bool
+	closed    bool // guarded by writeMu
+
+	// Mirrors of the meta table as applied, for callers that need no
+	// consistency with a read transaction.
 	rev          atomic.Int64
 	compactRev   atomic.Int64
 	appliedIndex atomic.Uint64
@@ -118,6 +146,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	if cfg.ValueCacheBytes == 0 {
 		cfg.ValueCacheBytes = 4 << 20
+	}
+	if cfg.MaxPendingEntries <= 0 {
+		cfg.MaxPendingEntries = 1000
 	}
 	d := &DB{cfg: cfg, log: cfg.Logger.With("file", cfg.Path), cache: newValueCache(cfg.ValueCacheBytes)}
 	f, err := openFile(ctx, cfg, cfg.Path)
@@ -207,14 +238,24 @@ func (d *DB) loadMeta(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the file.
+// Close commits what was applied and closes the file.
 func (d *DB) Close() error {
 	d.fileMu.Lock()
 	defer d.fileMu.Unlock()
-	return d.db.Close()
+	d.writeMu.Lock()
+	defer d.writeMu.Unlock()
+	if d.closed {
+		return nil
+	}
+	d.closed = true
+	if d.commitTmr != nil {
+		d.commitTmr.Stop()
+	}
+	err := d.commitLocked()
+	return errors.Join(err, d.db.Close())
 }
 
-// Revision returns the revision of the last committed write.
+// Revision returns the revision of the last applied write.
 func (d *DB) Revision() int64 { return d.rev.Load() }
 
 // CompactRevision returns the revision history was last compacted to.
@@ -232,6 +273,9 @@ func (d *DB) Maintain(ctx context.Context) error {
 	defer d.fileMu.RUnlock()
 	d.writeMu.Lock()
 	defer d.writeMu.Unlock()
+	if err := d.commitLocked(); err != nil {
+		return err
+	}
 	return d.db.Checkpoint(ctx)
 }
 
@@ -240,6 +284,9 @@ func (d *DB) Maintain(ctx context.Context) error {
 func (d *DB) HistoryRows(ctx context.Context) (int64, error) {
 	d.fileMu.RLock()
 	defer d.fileMu.RUnlock()
+	if err := d.commitForRead(); err != nil {
+		return 0, err
+	}
 	var n int64
 	if err := d.db.R.QueryRowContext(ctx, "SELECT COUNT(*) FROM kv_log").Scan(&n); err != nil {
 		return 0, sqlitefile.WrapErr(d.db.Path, "count history of", err)
