@@ -31,6 +31,11 @@ type serverConfig struct {
 	// DebugAddr is a loopback host:port serving Go's runtime profiles
 	// (net/http/pprof) for performance work. Default empty: off.
 	DebugAddr string `json:"debugAddr"`
+	// DisableAgent runs the server without the node part (runtime, pod
+	// network, agent): a control-plane-only server, as k3s' flag of the
+	// same name, for a store member on a box that runs no workloads. It
+	// registers no Node, so nothing is scheduled there.
+	DisableAgent bool `json:"disableAgent"`
 	// nodeOptions: this node's own settings, as for `kedge agent`.
 	nodeOptions `json:",inline"`
 	// storeOptions: compaction, maintenance, --reset-cluster (store.go).
@@ -205,6 +210,7 @@ func parseServerFlags(args []string, stderr io.Writer) (serverConfig, error) {
 	fs.StringVar(&cfg.RaftListen, "raft-listen", cfg.RaftListen, "raft transport address (mutual TLS with the cluster CA; advertised with --advertise-address)")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "debug, info, warn or error")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", cfg.DebugAddr, "loopback host:port serving Go runtime profiles at /debug/pprof/ (default off)")
+	fs.BoolVar(&cfg.DisableAgent, "disable-agent", cfg.DisableAgent, "run no pods here: store and API server only (no runtime, pod network or Node)")
 	cfg.nodeOptions.addFlags(fs)
 	cfg.storeOptions.addFlags(fs)
 	cfg.clusterOptions.addFlags(fs)

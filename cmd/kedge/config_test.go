@@ -12,7 +12,7 @@ import (
 func TestParseServerFlags(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "kedge.yaml")
-	if err := os.WriteFile(file, []byte("dataDir: /srv/kedge\nlisten: 127.0.0.1:7443\nnodeName: box-1\nadvertiseAddress: 10.0.0.5\ntimerSlack: 2ms\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("dataDir: /srv/kedge\nlisten: 127.0.0.1:7443\nnodeName: box-1\nadvertiseAddress: 10.0.0.5\ntimerSlack: 2ms\ndisableAgent: true\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bad := filepath.Join(dir, "bad.yaml")
@@ -29,7 +29,7 @@ func TestParseServerFlags(t *testing.T) {
 			return c.DataDir == "/var/lib/kedge" && c.Listen == "0.0.0.0:6443" && c.PodCIDR == "10.42.0.0/24" && c.TimerSlack.Duration == time.Millisecond
 		}, ""},
 		{"file sets values", []string{"--config", file}, func(c serverConfig) bool {
-			return c.DataDir == "/srv/kedge" && c.Listen == "127.0.0.1:7443" && c.NodeName == "box-1" && c.AdvertiseAddress == "10.0.0.5" && c.TimerSlack.Duration == 2*time.Millisecond
+			return c.DataDir == "/srv/kedge" && c.Listen == "127.0.0.1:7443" && c.NodeName == "box-1" && c.AdvertiseAddress == "10.0.0.5" && c.TimerSlack.Duration == 2*time.Millisecond && c.DisableAgent
 		}, ""},
 		{"timer slack off", []string{"--timer-slack", "0", "--advertise-address", "127.0.0.1"}, func(c serverConfig) bool {
 			return c.TimerSlack.Duration == 0
@@ -41,8 +41,10 @@ func TestParseServerFlags(t *testing.T) {
 		}, ""},
 		{"shipped example config", []string{"--config", "../../configs/kedge.yaml", "--advertise-address", "127.0.0.1"}, func(c serverConfig) bool {
 			d := defaultServerConfig()
-			return c.DataDir == d.DataDir && c.Listen == d.Listen && c.PodCIDR == d.PodCIDR && c.NodeName == d.NodeName
+			return c.DataDir == d.DataDir && c.Listen == d.Listen && c.PodCIDR == d.PodCIDR && c.NodeName == d.NodeName && !c.DisableAgent
 		}, ""},
+		{"agent on by default", []string{"--advertise-address", "127.0.0.1"}, func(c serverConfig) bool { return !c.DisableAgent }, ""},
+		{"disable agent", []string{"--disable-agent", "--advertise-address", "127.0.0.1"}, func(c serverConfig) bool { return c.DisableAgent }, ""},
 		{"unknown key in file", []string{"--config", bad}, nil, `unknown field "dataDirr"`},
 		{"bad address", []string{"--listen", "nope"}, nil, "--listen"},
 		{"bad cidr", []string{"--pod-cidr", "10.0.0.0/33", "--advertise-address", "127.0.0.1"}, nil, "--pod-cidr"},

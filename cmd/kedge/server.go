@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -160,15 +161,20 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	nodeClient, err := client.New(srv.LoopbackConfig(tokens.Get(auth.Node)))
-	if err != nil {
-		return err
+	var nd *node
+	if cfg.DisableAgent {
+		// startNode gives the start's garbage back; see there.
+		debug.FreeOSMemory()
+	} else {
+		nodeClient, err := client.New(srv.LoopbackConfig(tokens.Get(auth.Node)))
+		if err != nil {
+			return err
+		}
+		if nd, err = startNode(ctx, cfg.nodeOptions.settings(true, tokens.Get(auth.Kubelet)), nodeClient, log); err != nil {
+			return err
+		}
+		defer nd.close()
 	}
-	nd, err := startNode(ctx, cfg.nodeOptions.settings(true, tokens.Get(auth.Kubelet)), nodeClient, log)
-	if err != nil {
-		return err
-	}
-	defer nd.close()
 
 	fmt.Fprintf(stdout, "kedge %s: node %q serving the Kubernetes API on %s\n", version, cfg.NodeName, apiURL)
 	fmt.Fprintf(stdout, "kubeconfig: %s\n  export KUBECONFIG=%s; kubectl get nodes\n", kubeconfigPath, kubeconfigPath)
@@ -177,7 +183,11 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
-	nd.run(gctx, g)
+	if nd != nil {
+		nd.run(gctx, g)
+	} else {
+		log.Info("agent disabled (--disable-agent): this server runs no pods and registers no Node")
+	}
 	if debugLis != nil {
 		g.Go(func() error { return serveDebug(gctx, debugLis, log) })
 	}

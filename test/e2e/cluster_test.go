@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -78,7 +79,9 @@ func newClusterServerBin(t testing.TB, bin string, join *server, extra ...string
 	s.bridge = "kedgee2e" + tag
 	s.start()
 	t.Cleanup(s.teardown)
-	s.waitNodeReady(s.nodeName(), 60*time.Second)
+	if !slices.Contains(extra, "--disable-agent") {
+		s.waitNodeReady(s.nodeName(), 60*time.Second)
+	}
 	return s
 }
 
@@ -264,7 +267,9 @@ func TestClusterThreeServers(t *testing.T) {
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
-	s4 := newClusterServer(t, f1)
+	// It runs without an agent (--disable-agent), as a control-plane-only
+	// box would: the store and the API, no Node, no pod network.
+	s4 := newClusterServer(t, f1, "--disable-agent")
 	stopTogether(t, s4)
 	if out := s4.kubectl("1.32", "get", "namespace", "w-059", "-o", "name"); strings.TrimSpace(out) != "namespace/w-059" {
 		t.Fatalf("new server misses data: %q", out)
@@ -275,11 +280,19 @@ func TestClusterThreeServers(t *testing.T) {
 	if ms := s4.members(); len(ms) != 3 {
 		t.Fatalf("members with the new server = %+v", ms)
 	}
+	if out := s4.kubectl("1.32", "get", "nodes", "-o", "name"); strings.Contains(out, s4.nodeName()) {
+		t.Errorf("a server with --disable-agent registered its node:\n%s", out)
+	}
+	if err := exec.Command("ip", "link", "show", s4.bridge).Run(); err == nil {
+		t.Errorf("a server with --disable-agent made its pod bridge %s", s4.bridge)
+	}
+	if !strings.Contains(s4.logs(), "agent disabled (--disable-agent)") {
+		t.Errorf("no line about the disabled agent in the log:\n%s", s4.logs())
+	}
 
 	// A restart with the same flags (--join included, as a systemd unit
 	// keeps them) rejoins nothing: the server resumes as a member.
 	s4.restart()
-	s4.waitNodeReady(s4.nodeName(), 60*time.Second)
 	if ms := s4.members(); len(ms) != 3 {
 		t.Fatalf("members after a restart = %+v", ms)
 	}

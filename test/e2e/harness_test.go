@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -292,9 +293,11 @@ func (s *server) start() {
 	s.waitReady(90 * time.Second)
 }
 
-// waitReady waits until the API answers and this node is Ready.
+// waitReady waits until the API answers and a node is Ready; for a
+// server with --disable-agent, which adds no node, until /readyz says ok.
 func (s *server) waitReady(timeout time.Duration) {
 	s.t.Helper()
+	noAgent := slices.Contains(s.args, "--disable-agent")
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
 		select {
@@ -303,8 +306,11 @@ func (s *server) waitReady(timeout time.Duration) {
 		default:
 		}
 		if _, err := os.Stat(s.kubecfg); err == nil {
-			out, err := s.kubectlErr("1.32", "get", "nodes", "--no-headers")
-			if err == nil && strings.Contains(out, " Ready ") {
+			if noAgent {
+				if out, err := s.kubectlErr("1.32", "get", "--raw", "/readyz"); err == nil && strings.TrimSpace(out) == "ok" {
+					return
+				}
+			} else if out, err := s.kubectlErr("1.32", "get", "nodes", "--no-headers"); err == nil && strings.Contains(out, " Ready ") {
 				return
 			}
 		}
