@@ -19,6 +19,7 @@ import (
 	apiversion "k8s.io/apimachinery/pkg/version"
 
 	"kedge.dev/kedge/client"
+	"kedge.dev/kedge/internal/gcheadroom"
 	"kedge.dev/kedge/raftstore/raftkv"
 	"kedge.dev/kedge/server"
 	"kedge.dev/kedge/server/auth"
@@ -183,6 +184,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return srv.Run(gctx) })
+	if os.Getenv("GOGC") == "" {
+		// A server at light load keeps less heap headroom (gcheadroom).
+		g.Go(func() error {
+			gcheadroom.Run(gctx, gcheadroom.Config{Logger: log.With("component", "gcheadroom")})
+			return nil
+		})
+	}
 	if nd != nil {
 		nd.run(gctx, g)
 	} else {
