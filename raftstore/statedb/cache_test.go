@@ -113,11 +113,9 @@ func TestCacheChangesNoDecision(t *testing.T) {
 
 // A Get never returns an older row than a read through SQLite that
 // finished before it started, nor a row such a later read does not see,
-// while a writer commits new rows of the key all the time: the cache and
-// SQLite change together for readers.
-// A Get, which the cache answers, and the SQLite reads around it agree on
-// the order of writes, also while applied writes wait for their commit (a
-// SQLite read commits them first).
+// while a writer applies new rows of the key all the time: the cache and
+// SQLite change together for readers, also while applied rows wait for
+// their commit (a read through SQLite commits them first).
 func TestCacheReadsAreLinearizableWithSQLiteReads(t *testing.T) {
 	for _, interval := range []time.Duration{0, 50 * time.Millisecond} {
 		t.Run(fmt.Sprintf("commit interval %v", interval), func(t *testing.T) {
