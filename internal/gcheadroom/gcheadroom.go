@@ -5,12 +5,12 @@
 // it collects. That headroom is memory the process holds only to spend
 // less CPU on collection. Under load the trade is worth it; at light load
 // the collector costs next to nothing either way, and on a box with 1 GB
-// of memory the headroom is better given back. So a Governor measures the
+// of memory the headroom is better given back. So Run measures the
 // CPU the collector spent over the last interval, estimates what it would
 // cost with the small headroom, and uses the small one while that stays
 // within a budget (a fraction of one core), the large one otherwise.
 //
-// The decision (Decide) is pure; Governor.Run applies it with
+// The decision (Decide) is pure; Run applies it with
 // debug.SetGCPercent.
 package gcheadroom
 
